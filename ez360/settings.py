@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     sentry_dsn: str = ""
 
     @model_validator(mode="after")
-    def _derive_paths(self) -> "Settings":
+    def _derive_paths(self) -> Settings:
         var = self.var_dir.resolve()
         self.var_dir = var
         if not self.database_url:

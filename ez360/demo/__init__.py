@@ -1,0 +1,1 @@
+"""The demo universe: one deterministic, consistent world across the ops DB, Stripe and ERPNext."""

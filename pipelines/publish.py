@@ -1,0 +1,347 @@
+"""Write-audit-publish, the publish half: copy gated warehouse tables to where dashboards read them.
+
+Dashboards never read the tables dbt writes. After the quality gate passes, `publish()` copies the named
+tables into a *published snapshot*:
+
+* DuckDB: a separate file `published_dir/reporting.duckdb`, built under a temporary name and swapped in
+  with `os.replace`, so a reader sees either the old snapshot or the new one, never a half-written file
+  (a reader that already holds the old file keeps reading it). `published_dir/status.json` records the
+  latest attempt, so a gate failure can be reported without touching the last good snapshot.
+* PostgreSQL: schema `published` in the warehouse database, replaced table by table inside one
+  REPEATABLE READ transaction (all tables come from one consistent view of the warehouse).
+
+Both keep `published.publish_log(run_id, published_at, status, tables, row_counts, detail)`:
+`status` is "published" or "gate_failed"; `tables` and `row_counts` are JSON text; `detail` is JSON text.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import psycopg2
+from psycopg2 import sql
+
+from ez360.warehouse import PUBLISHED_SCHEMA, Warehouse
+
+SNAPSHOT_NAME = "reporting.duckdb"
+STATUS_NAME = "status.json"
+LOCK_NAME = ".publish.lock"
+LOG_TABLE = "publish_log"
+STATUS_PUBLISHED = "published"
+STATUS_GATE_FAILED = "gate_failed"
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class PublishError(RuntimeError):
+    """Publishing failed; the previously published snapshot/tables are unchanged."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    run_id: str
+    published_at: datetime
+    row_counts: dict[str, int] = field(default_factory=dict)
+    location: str = ""
+
+
+def snapshot_path(published_dir: Path) -> Path:
+    return Path(published_dir) / SNAPSHOT_NAME
+
+
+def status_path(published_dir: Path) -> Path:
+    return Path(published_dir) / STATUS_NAME
+
+
+def publish(warehouse: Warehouse, published_dir: Path, tables: list[str], run_id: str) -> PublishResult:
+    """Copy `tables` ("schema.table" in the warehouse) into the published snapshot, all or nothing."""
+    if not run_id:
+        raise ValueError("run_id must not be empty")
+    parsed = _parse_tables(tables)
+    if warehouse.kind == "duckdb":
+        return _publish_duckdb(warehouse, Path(published_dir), parsed, run_id)
+    if warehouse.kind == "postgres":
+        return _publish_postgres(warehouse, parsed, run_id)
+    raise ValueError(f"unsupported warehouse kind {warehouse.kind!r}")
+
+
+def record_gate_failure(warehouse: Warehouse, published_dir: Path, run_id: str, failed_checks: list[str]) -> None:
+    """Record that `run_id` failed its quality gate; the last published data stays as it is."""
+    if not run_id:
+        raise ValueError("run_id must not be empty")
+    checks = [str(c) for c in failed_checks]
+    now = datetime.now(UTC)
+    if warehouse.kind == "duckdb":
+        published_dir = Path(published_dir)
+        published_dir.mkdir(parents=True, exist_ok=True)
+        with _dir_lock(published_dir):
+            _write_status(published_dir, run_id, now, STATUS_GATE_FAILED, checks)
+        return
+    if warehouse.kind == "postgres":
+        with _pg_transaction(warehouse) as cur:
+            _pg_prepare_schema(cur)
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {}.{} (run_id, published_at, status, tables, row_counts, detail)"
+                    " VALUES (%s, %s, %s, NULL, NULL, %s)"
+                ).format(sql.Identifier(PUBLISHED_SCHEMA), sql.Identifier(LOG_TABLE)),
+                (run_id, now, STATUS_GATE_FAILED, json.dumps({"failed_checks": checks})),
+            )
+        return
+    raise ValueError(f"unsupported warehouse kind {warehouse.kind!r}")
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def _parse_tables(tables: list[str]) -> list[tuple[str, str]]:
+    if isinstance(tables, str) or not tables:
+        raise ValueError("tables must be a non-empty list of 'schema.table' names")
+    parsed: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+    for name in tables:
+        parts = name.split(".")
+        if len(parts) != 2 or not all(_IDENTIFIER.match(p) for p in parts):
+            raise ValueError(f"table {name!r} must be a plain 'schema.table' name")
+        schema, table = parts
+        if table == LOG_TABLE or table.endswith("__new"):
+            raise ValueError(f"table name {table!r} is reserved in the published schema")
+        if table in seen:
+            raise ValueError(f"{seen[table]!r} and {name!r} would both be published as {PUBLISHED_SCHEMA}.{table}")
+        seen[table] = name
+        parsed.append((schema, table))
+    return parsed
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _safe_for_filename(run_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)[:80]
+
+
+@contextmanager
+def _dir_lock(published_dir: Path) -> Iterator[None]:
+    """Serialise publishers and gate-failure writers on one published_dir (readers never lock)."""
+    with open(published_dir / LOCK_NAME, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_status(published_dir: Path, run_id: str, at: datetime, status: str, failed_checks: list[str]) -> None:
+    payload = {
+        "last_attempt_run_id": run_id,
+        "last_attempt_at": at.isoformat(),
+        "last_attempt_status": status,
+        "failed_checks": failed_checks,
+    }
+    target = status_path(published_dir)
+    tmp = published_dir / f"{STATUS_NAME}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(published_dir)
+
+
+def read_status_file(published_dir: Path) -> dict | None:
+    """The latest attempt recorded in status.json, or None if there is none (or it is unreadable)."""
+    try:
+        data = json.loads(status_path(published_dir).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# --------------------------------------------------------------------------------------------- DuckDB
+
+
+def _publish_duckdb(warehouse: Warehouse, published_dir: Path, tables: list[tuple[str, str]], run_id: str):
+    if warehouse.path is None:
+        raise ValueError("a DuckDB warehouse needs a file path")
+    if not warehouse.path.exists():
+        raise PublishError(f"publish of run {run_id} failed: the warehouse file {warehouse.path} does not exist")
+    published_dir.mkdir(parents=True, exist_ok=True)
+    final = snapshot_path(published_dir)
+    tmp = published_dir / f"{SNAPSHOT_NAME}.tmp-{_safe_for_filename(run_id)}"
+    tmp_wal = tmp.with_name(tmp.name + ".wal")
+    published_at = datetime.now(UTC)
+
+    with _dir_lock(published_dir):
+        for leftover in (tmp, tmp_wal):
+            leftover.unlink(missing_ok=True)
+        try:
+            row_counts = _build_duckdb_snapshot(warehouse.path, final, tmp, tables, run_id, published_at,
+                                                read_status_file(published_dir))
+            if tmp_wal.exists():  # DETACH checkpoints; a WAL left beside the file would not follow the rename
+                raise PublishError(f"publish of run {run_id} failed: {tmp_wal} was not checkpointed")
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, final)
+            _fsync_dir(published_dir)
+        except duckdb.Error as exc:
+            raise PublishError(
+                f"publish of run {run_id} failed: {exc}. The previous snapshot {final} is unchanged."
+            ) from exc
+        finally:
+            for leftover in (tmp, tmp_wal):
+                leftover.unlink(missing_ok=True)
+        _write_status(published_dir, run_id, published_at, STATUS_PUBLISHED, [])
+    return PublishResult(run_id=run_id, published_at=published_at, row_counts=row_counts, location=str(final))
+
+
+def _build_duckdb_snapshot(
+    warehouse_path: Path, previous: Path, tmp: Path, tables: list[tuple[str, str]], run_id: str,
+    published_at: datetime, status: dict | None,
+) -> dict[str, int]:
+    pub = f"snap.{_quote(PUBLISHED_SCHEMA)}"
+    log = f"{pub}.{_quote(LOG_TABLE)}"
+    con = duckdb.connect()  # in-memory; the files are attached, the warehouse read-only
+    try:
+        con.execute("ATTACH ? AS wh (READ_ONLY)", [str(warehouse_path)])
+        con.execute("ATTACH ? AS snap", [str(tmp)])
+        if previous.exists():
+            con.execute("ATTACH ? AS prev (READ_ONLY)", [str(previous)])
+        con.execute("BEGIN")
+        con.execute(f"CREATE SCHEMA {pub}")
+        row_counts: dict[str, int] = {}
+        for schema, table in tables:
+            source = f"wh.{_quote(schema)}.{_quote(table)}"
+            target = f"{pub}.{_quote(table)}"
+            try:
+                con.execute(f"CREATE TABLE {target} AS SELECT * FROM {source}")
+            except duckdb.CatalogException as exc:
+                raise PublishError(
+                    f"publish of run {run_id} failed: table {schema}.{table} is not in the warehouse "
+                    f"{warehouse_path} ({exc}). The previous snapshot {previous} is unchanged."
+                ) from exc
+            row_counts[f"{schema}.{table}"] = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+        con.execute(
+            f"CREATE TABLE {log} (run_id VARCHAR NOT NULL, published_at TIMESTAMPTZ NOT NULL,"
+            " status VARCHAR NOT NULL, tables VARCHAR, row_counts VARCHAR, detail VARCHAR)"
+        )
+        known_runs: set[tuple[str, str]] = set()
+        if previous.exists():
+            has_log = con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'prev' AND schema_name = ?"
+                " AND table_name = ?", [PUBLISHED_SCHEMA, LOG_TABLE],
+            ).fetchone()[0]
+            if has_log:
+                con.execute(
+                    f"INSERT INTO {log} SELECT run_id, published_at, status, tables, row_counts, detail"
+                    f" FROM prev.{_quote(PUBLISHED_SCHEMA)}.{_quote(LOG_TABLE)}"
+                )
+                known_runs = {(r, s) for r, s in con.execute(f"SELECT run_id, status FROM {log}").fetchall()}
+        if status and status.get("last_attempt_status") == STATUS_GATE_FAILED:
+            # Keep gate failures recorded in status.json in the snapshot's history too.
+            failed_run = str(status.get("last_attempt_run_id", ""))
+            if failed_run and (failed_run, STATUS_GATE_FAILED) not in known_runs:
+                try:
+                    failed_at = datetime.fromisoformat(str(status.get("last_attempt_at")))
+                except ValueError:
+                    failed_at = published_at
+                con.execute(
+                    f"INSERT INTO {log} VALUES (?, ?, ?, NULL, NULL, ?)",
+                    [failed_run, failed_at, STATUS_GATE_FAILED,
+                     json.dumps({"failed_checks": list(status.get("failed_checks") or [])})],
+                )
+        con.execute(
+            f"INSERT INTO {log} VALUES (?, ?, ?, ?, ?, ?)",
+            [run_id, published_at, STATUS_PUBLISHED, json.dumps([f"{s}.{t}" for s, t in tables]),
+             json.dumps(row_counts), json.dumps({"source": str(warehouse_path)})],
+        )
+        con.execute("COMMIT")
+        con.execute("DETACH snap")
+        return row_counts
+    finally:
+        con.close()
+
+
+# --------------------------------------------------------------------------------------------- PostgreSQL
+
+
+@contextmanager
+def _pg_transaction(warehouse: Warehouse) -> Iterator[psycopg2.extensions.cursor]:
+    conn = psycopg2.connect(warehouse.postgres_dsn(), connect_timeout=10)
+    try:
+        conn.set_session(isolation_level="REPEATABLE READ")
+        with conn:  # commit on success, roll back on any exception
+            with conn.cursor() as cur:
+                # One publisher at a time per warehouse.
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext('ez360.publish'))")
+                yield cur
+    finally:
+        conn.close()
+
+
+def _pg_prepare_schema(cur) -> None:
+    cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(PUBLISHED_SCHEMA)))
+    cur.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {}.{} (run_id text NOT NULL, published_at timestamptz NOT NULL,"
+            " status text NOT NULL, tables text, row_counts text, detail text)"
+        ).format(sql.Identifier(PUBLISHED_SCHEMA), sql.Identifier(LOG_TABLE))
+    )
+
+
+def _publish_postgres(warehouse: Warehouse, tables: list[tuple[str, str]], run_id: str) -> PublishResult:
+    published_at = datetime.now(UTC)
+    row_counts: dict[str, int] = {}
+    pub = sql.Identifier(PUBLISHED_SCHEMA)
+    location = f"postgresql://{warehouse.host}:{warehouse.port}/{warehouse.database} (schema {PUBLISHED_SCHEMA})"
+    try:
+        with _pg_transaction(warehouse) as cur:
+            _pg_prepare_schema(cur)
+            for schema, table in tables:
+                new = sql.Identifier(f"{table}__new")
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(pub, new))
+                cur.execute(
+                    sql.SQL("CREATE TABLE {}.{} AS SELECT * FROM {}.{}").format(
+                        pub, new, sql.Identifier(schema), sql.Identifier(table))
+                )
+                cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(pub, new))
+                row_counts[f"{schema}.{table}"] = cur.fetchone()[0]
+                # No CASCADE: a view built on a published table makes publishing fail loudly, not vanish.
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(pub, sql.Identifier(table)))
+                cur.execute(sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(pub, new, sql.Identifier(table)))
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {}.{} (run_id, published_at, status, tables, row_counts, detail)"
+                    " VALUES (%s, %s, %s, %s, %s, NULL)"
+                ).format(pub, sql.Identifier(LOG_TABLE)),
+                (run_id, published_at, STATUS_PUBLISHED, json.dumps([f"{s}.{t}" for s, t in tables]),
+                 json.dumps(row_counts)),
+            )
+    except psycopg2.Error as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PublishError(
+            f"publish of run {run_id} failed: {message}. Nothing was changed in {location}."
+        ) from exc
+    return PublishResult(run_id=run_id, published_at=published_at, row_counts=row_counts, location=location)
