@@ -1,0 +1,206 @@
+"""The `ez360` command: seed the demo, run the pipeline, serve the UIs, check the configuration."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import time
+from collections.abc import Iterator
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from ez360.settings import Settings
+
+app = typer.Typer(help="EZ360: operational app and data platform.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+pipeline_app = typer.Typer(help="Run the data pipeline (ingest -> dbt -> gate -> publish).", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
+console = Console(soft_wrap=True)
+SERVE_TARGETS = ("api", "dashboards", "dagster", "sandboxes", "all")
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            console.print(f"[red]setting EZ360_{str(err['loc'][0]).upper()}: {err['msg']}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+@app.command()
+def seed(seed: int = typer.Option(None, help="Random seed (default EZ360_DEMO_SEED)"),
+         scale: int = typer.Option(None, help="World size multiplier (default EZ360_DEMO_SCALE)"),
+         reset: bool = typer.Option(False, "--reset", help="Replace existing ops data with the demo")) -> None:
+    """Seed the demo universe: ops DB, Stripe and ERPNext sandbox data, and the ground truth."""
+    from ez360.demo.generate import OpsDbNotEmpty, generate
+
+    settings = load_settings()
+    seed = settings.demo_seed if seed is None else seed
+    scale = settings.demo_scale if scale is None else scale
+    with console.status("seeding the demo universe") as status:
+        try:
+            result = generate(settings, seed, scale, reset=reset, progress=lambda m: status.update(f"seeding: {m}"))
+        except (OpsDbNotEmpty, ValueError) as exc:
+            raise _fail(str(exc)) from None
+    console.print(f"[green]seeded[/green] seed={seed} scale={scale}: {result.companies} companies, "
+                  f"{result.invoices} invoices, {result.payments} payments, {result.discrepancies} injected "
+                  f"discrepancies (ground truth: {result.files['ground_truth']})")
+
+
+@contextlib.contextmanager
+def sandboxes_running(settings: Settings) -> Iterator[None]:
+    """Start the Stripe and ERPNext sandboxes for the duration, unless they already run or are not used."""
+    from ez360 import processes
+
+    procs = []
+    try:
+        if settings.uses_sandboxes:
+            for name in ("stripe-sandbox", "erpnext-sandbox"):
+                svc = processes.services(settings)[name]
+                if not processes.port_open(svc.host, svc.port):
+                    data = settings.demo_dir / ("stripe.json" if "stripe" in name else "erpnext.json")
+                    if not data.exists():
+                        raise _fail(f"{data} is missing: run `ez360 seed` first")
+                    procs.append(processes.start(svc, settings, settings.var_dir / "logs"))
+        yield
+    finally:
+        processes.stop(procs)
+
+
+def run_pipeline_with_progress(settings: Settings):
+    from pipelines.run import run_pipeline
+
+    with sandboxes_running(settings), console.status("running the pipeline: ingest, dbt build, gate, publish"):
+        outcome = run_pipeline(settings)
+    for key in outcome.materialized:
+        console.print(f"  materialized {key}")
+    if outcome.failed_checks:
+        console.print(f"[yellow]gate failed, last good data kept published:[/yellow] {outcome.failed_checks}")
+    if outcome.failed_steps:
+        console.print(f"[red]failed steps:[/red] {outcome.failed_steps} (details in the Dagster UI, run "
+                      f"{outcome.run_id})")
+    return outcome
+
+
+@pipeline_app.command("run")
+def pipeline_run() -> None:
+    """Materialize every asset: ingest ops/Stripe/ERPNext, dbt build, quality gate, publish."""
+    settings = load_settings()
+    outcome = run_pipeline_with_progress(settings)
+    if not outcome.success:
+        raise _fail(f"pipeline run {outcome.run_id} did not complete")
+    console.print(f"[green]pipeline run {outcome.run_id} published[/green] to {settings.published_dir}")
+
+
+def _serve(settings: Settings, names: list[str], host: str | None, port: int | None) -> list:
+    from ez360 import processes
+
+    table = processes.services(settings, host, port)
+    procs = []
+    try:
+        for name in names:
+            with console.status(f"starting {name}"):
+                procs.append(processes.start(table[name], settings, settings.var_dir / "logs"))
+            console.print(f"  [green]{name}[/green] {table[name].url}  {table[name].purpose}")
+    except processes.ServiceError as exc:
+        processes.stop(procs)
+        raise _fail(str(exc)) from None
+    return procs
+
+
+def _wait_forever(procs) -> None:
+    from ez360 import processes
+
+    console.print("Press Ctrl-C to stop.")
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(1)
+        console.print("[red]a server stopped; shutting the others down (logs in var/logs/)[/red]")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        processes.stop(procs)
+
+
+def _targets(what: str) -> list[str]:
+    if what == "all":
+        return ["stripe-sandbox", "erpnext-sandbox", "api", "dashboards", "dagster"]
+    if what == "sandboxes":
+        return ["stripe-sandbox", "erpnext-sandbox"]
+    return [what]
+
+
+@app.command()
+def serve(what: str = typer.Argument(..., help=f"One of: {', '.join(SERVE_TARGETS)}"),
+          host: str = typer.Option(None, help="Interface to bind (default EZ360_HOST, 127.0.0.1)"),
+          port: int = typer.Option(None, help="Port (single service only; default from EZ360_*_PORT)")) -> None:
+    """Serve the API, the dashboards, the Dagster UI, the sandboxes, or all of them."""
+    if what not in SERVE_TARGETS:
+        raise _fail(f"unknown target {what!r}; choose one of {', '.join(SERVE_TARGETS)}", 2)
+    if port and what in ("all", "sandboxes"):
+        raise _fail("--port applies to a single service", 2)
+    settings = load_settings()
+    from pipelines.run import prepare_dagster_home
+
+    prepare_dagster_home(settings)
+    _wait_forever(_serve(settings, _targets(what), host, port))
+
+
+@app.command()
+def demo(seed: int = typer.Option(None, help="Random seed (default EZ360_DEMO_SEED)"),
+         scale: int = typer.Option(None, help="World size multiplier (default EZ360_DEMO_SCALE)"),
+         serve_uis: bool = typer.Option(True, "--serve/--no-serve", help="Start the UIs after the pipeline")) -> None:
+    """Seed the demo universe, run the whole pipeline, start every UI and print URLs and logins."""
+    settings = load_settings()
+    globals()["seed"](seed=seed, scale=scale, reset=True)
+    from pipelines.run import prepare_dagster_home
+
+    prepare_dagster_home(settings)
+    procs = _serve(settings, _targets("sandboxes"), None, None)
+    try:
+        outcome = run_pipeline_with_progress(settings)
+        if not outcome.success:
+            raise _fail(f"pipeline run {outcome.run_id} did not complete")
+        if not serve_uis:
+            return
+        procs += _serve(settings, ["api", "dashboards", "dagster"], None, None)
+        logins = json.loads((settings.demo_dir / "logins.json").read_text())["logins"]
+        table = Table("company", "role", "email", "password", title="demo logins")
+        for login in logins:
+            table.add_row(login["company"], login["role"], login["email"], login["password"])
+        console.print(table)
+        _wait_forever(procs)
+        procs = []
+    finally:
+        from ez360 import processes
+
+        processes.stop(procs)
+
+
+@app.command()
+def doctor() -> None:
+    """Check configuration and connectivity; exit non-zero naming each setting to fix."""
+    from ez360.doctor import diagnose
+
+    settings = load_settings()
+    findings = diagnose(settings)
+    for f in findings:
+        status = "[green]ok  [/green]" if f.ok else ("[red]FAIL[/red]" if f.blocking else "[yellow]warn[/yellow]")
+        console.print(f"{status} {f.check:<16} {f.setting}: {f.detail}", highlight=False)
+        if f.fix and not f.ok:
+            console.print(f"     {'':<16} fix: {f.fix}", highlight=False)
+    failed = [f for f in findings if not f.ok and f.blocking]
+    if failed:
+        raise _fail("fix: " + ", ".join(sorted({f.setting for f in failed})))
+    console.print("[green]configuration looks good[/green]")

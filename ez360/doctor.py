@@ -1,0 +1,156 @@
+"""`ez360 doctor`: checks configuration and connectivity and says which setting to fix, and how."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+
+from ez360.settings import Settings
+from ez360.warehouse import WarehouseUrlError, parse_warehouse_url
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    setting: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    blocking: bool = True  # a non-blocking finding warns but does not fail the doctor
+
+
+def _writable_dir(path: Path) -> str | None:
+    """None if `path` is (or can become) a writable directory, else why not."""
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a directory"
+    if not os.access(probe, os.W_OK):
+        return f"{probe} is not writable"
+    return None
+
+
+def _sql_ping(url: str) -> None:
+    engine = create_engine(url, connect_args={"connect_timeout": 3} if url.startswith("postgres") else {})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+
+
+def check_ops_db(s: Settings) -> Finding:
+    url = s.database_url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        problem = "it is a directory" if path.is_dir() else _writable_dir(path.parent)
+        if problem:
+            return Finding("ops DB", "EZ360_DATABASE_URL", False, f"cannot use {path}: {problem}",
+                           "point it at a SQLite file in a writable directory")
+        if not path.exists():
+            return Finding("ops DB", "EZ360_DATABASE_URL", True, f"{path} (created by `ez360 seed`)")
+    try:
+        _sql_ping(url)
+    except Exception as exc:  # noqa: BLE001 - any failure is reported with its cause
+        return Finding("ops DB", "EZ360_DATABASE_URL", False, f"cannot connect: {_first_line(exc)}",
+                       "check host, port, database name and credentials; is the server running?")
+    return Finding("ops DB", "EZ360_DATABASE_URL", True, _redact(url))
+
+
+def check_warehouse(s: Settings) -> Finding:
+    try:
+        wh = parse_warehouse_url(s.warehouse_url)
+    except WarehouseUrlError as exc:
+        return Finding("warehouse", "EZ360_WAREHOUSE_URL", False, str(exc),
+                       "use duckdb:////abs/path/warehouse.duckdb or postgresql://user@host:5432/db")
+    if wh.kind == "duckdb":
+        if wh.path.is_dir():
+            return Finding("warehouse", "EZ360_WAREHOUSE_URL", False, f"{wh.path} is a directory, not a DuckDB file",
+                           "name a file, e.g. duckdb:////.../warehouse.duckdb")
+        problem = _writable_dir(wh.path.parent)
+        if problem:
+            return Finding("warehouse", "EZ360_WAREHOUSE_URL", False, f"cannot create {wh.path}: {problem}",
+                           "point it at a file in a writable directory")
+        return Finding("warehouse", "EZ360_WAREHOUSE_URL", True, f"DuckDB file {wh.path}")
+    try:
+        _sql_ping(wh.sqlalchemy_url())
+    except Exception as exc:  # noqa: BLE001
+        return Finding("warehouse", "EZ360_WAREHOUSE_URL", False, f"cannot connect: {_first_line(exc)}",
+                       "check the PostgreSQL URL and that the server is running")
+    return Finding("warehouse", "EZ360_WAREHOUSE_URL", True, _redact(s.warehouse_url))
+
+
+def check_dagster(s: Settings) -> Finding:
+    problem = _writable_dir(s.dagster_home)
+    if problem:
+        return Finding("Dagster home", "EZ360_DAGSTER_HOME", False, problem, "point it at a writable directory")
+    if s.dagster_storage_url:
+        try:
+            _sql_ping(s.dagster_storage_url)
+        except Exception as exc:  # noqa: BLE001
+            return Finding("Dagster storage", "EZ360_DAGSTER_STORAGE_URL", False, f"cannot connect: {_first_line(exc)}",
+                           "check the PostgreSQL URL, or leave it empty for local storage")
+        return Finding("Dagster storage", "EZ360_DAGSTER_STORAGE_URL", True, _redact(s.dagster_storage_url))
+    return Finding("Dagster storage", "EZ360_DAGSTER_HOME", True, f"local storage in {s.dagster_home}")
+
+
+def check_stripe(s: Settings) -> Finding:
+    key = s.stripe_api_key.get_secret_value()
+    if not key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
+        return Finding("Stripe", "EZ360_STRIPE_API_KEY", False, "not a Stripe secret or restricted key",
+                       "use an sk_test_/sk_live_ (or rk_) key from the Stripe dashboard")
+    if s.environment == "production" and "_test_" in key:
+        return Finding("Stripe", "EZ360_STRIPE_API_KEY", False, "a test key in production",
+                       "set a live key, or EZ360_ENVIRONMENT=development")
+    return _reachable("Stripe", "EZ360_STRIPE_API_BASE", s.stripe_api_base or "https://api.stripe.com", s)
+
+
+def check_erpnext(s: Settings) -> Finding:
+    return _reachable("ERPNext", "EZ360_ERPNEXT_URL", s.erpnext_url, s)
+
+
+def _reachable(name: str, setting: str, url: str, s: Settings) -> Finding:
+    try:
+        httpx.get(url, timeout=3)
+    except httpx.HTTPError as exc:
+        if s.uses_sandboxes:
+            return Finding(name, setting, False, f"sandbox not running at {url}",
+                           "`ez360 pipeline run` starts it when needed; `ez360 serve sandboxes` keeps it up",
+                           blocking=False)
+        return Finding(name, setting, False, f"unreachable: {_first_line(exc)}", "check the URL and the network")
+    return Finding(name, setting, True, url)
+
+
+def check_demo_data(s: Settings) -> Finding:
+    missing = [n for n in ("stripe.json", "erpnext.json") if not (s.demo_dir / n).exists()]
+    if missing and s.uses_sandboxes:
+        return Finding("demo data", "EZ360_DEMO_DIR", False, f"missing {', '.join(missing)} in {s.demo_dir}",
+                       "run `ez360 seed` (or `ez360 demo`)", blocking=False)
+    return Finding("demo data", "EZ360_DEMO_DIR", True, str(s.demo_dir))
+
+
+CHECKS: tuple[Callable[[Settings], Finding], ...] = (
+    check_ops_db, check_warehouse, check_dagster, check_stripe, check_erpnext, check_demo_data,
+)
+
+
+def diagnose(settings: Settings) -> list[Finding]:
+    return [check(settings) for check in CHECKS]
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _redact(url: str) -> str:
+    if "@" in url and ":" in url.split("@")[0].split("://")[-1]:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.split("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
+    return url

@@ -1,0 +1,126 @@
+"""Starting and stopping the platform's servers as child processes with one shared configuration."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from ez360.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    purpose: str
+    argv: list[str]
+    host: str
+    port: int
+    health_path: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The parent's environment plus every resolved setting, so children agree on paths and URLs."""
+    env = dict(os.environ)
+    env.update({
+        "EZ360_VAR_DIR": str(settings.var_dir), "EZ360_DATABASE_URL": settings.database_url,
+        "EZ360_WAREHOUSE_URL": settings.warehouse_url, "EZ360_DAGSTER_HOME": str(settings.dagster_home),
+        "EZ360_PUBLISHED_DIR": str(settings.published_dir), "EZ360_DEMO_DIR": str(settings.demo_dir),
+        "DAGSTER_HOME": str(settings.dagster_home), "RUNTIME__DLTHUB_TELEMETRY": "false",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")])),
+    })
+    return env
+
+
+def services(settings: Settings, host: str | None = None, port: int | None = None) -> dict[str, Service]:
+    host = host or settings.host
+    py = sys.executable
+    demo = settings.demo_dir
+
+    def pick(default: int) -> int:
+        return port or default
+
+    return {
+        "stripe-sandbox": Service(
+            "stripe-sandbox", "Stripe API sandbox serving the demo world",
+            [py, "-m", "ingest.sandboxes.stripe_server", "--data", str(demo / "stripe.json"), "--host", host,
+             "--port", str(settings.stripe_sandbox_port)], host, settings.stripe_sandbox_port, "/"),
+        "erpnext-sandbox": Service(
+            "erpnext-sandbox", "ERPNext (Frappe REST) sandbox serving the demo world",
+            [py, "-m", "ingest.sandboxes.frappe_server", "--data", str(demo / "erpnext.json"), "--host", host,
+             "--port", str(settings.erpnext_sandbox_port)], host, settings.erpnext_sandbox_port, "/"),
+        "api": Service(
+            "api", "operational API (staff records, health, OpenAPI at /openapi.json)",
+            [py, "-m", "uvicorn", "operational_api.app:create_app", "--factory", "--host", host,
+             "--port", str(pick(settings.api_port)), "--no-access-log"], host, pick(settings.api_port),
+            "/health/live"),
+        "dashboards": Service(
+            "dashboards", "Streamlit dashboards (revenue by company and month)",
+            [py, "-m", "streamlit", "run", str(ROOT / "apps" / "dashboard.py"), "--server.port",
+             str(pick(settings.dashboards_port)), "--server.address", host, "--server.headless", "true",
+             "--browser.gatherUsageStats", "false"], host, pick(settings.dashboards_port), "/_stcore/health"),
+        "dagster": Service(
+            "dagster", "Dagster UI (runs, assets, checks, schedules)",
+            [str(Path(py).parent / "dagster-webserver"), "-m", "pipelines.definitions", "-h", host, "-p",
+             str(pick(settings.dagster_port))], host, pick(settings.dagster_port), "/server_info"),
+    }
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def start(service: Service, settings: Settings, log_dir: Path, timeout: float = 120) -> subprocess.Popen:
+    """Start a service and wait until it answers HTTP; fail with its log tail if it dies or stalls."""
+    if port_open(service.host, service.port):
+        raise ServiceError(f"{service.name}: port {service.port} on {service.host} is already in use "
+                           f"(stop what runs there or choose another port with --port / EZ360_*_PORT)")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{service.name}.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(service.argv, env=child_env(settings), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServiceError(f"{service.name} exited with {proc.returncode}:\n{_tail(log_path)}")
+        try:
+            httpx.get(service.url + service.health_path, timeout=2)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    stop([proc])
+    raise ServiceError(f"{service.name} did not answer on {service.url} within {timeout:.0f}s:\n{_tail(log_path)}")
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

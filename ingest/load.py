@@ -1,0 +1,42 @@
+"""Loads a dlt source into its raw schema of the warehouse (DuckDB or PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import dlt
+
+from ez360.warehouse import RAW_SCHEMAS, Warehouse
+
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    source: str
+    schema: str
+    row_counts: dict[str, int]
+
+    @property
+    def rows(self) -> int:
+        return sum(self.row_counts.values())
+
+
+def destination(warehouse: Warehouse):
+    if warehouse.kind == "duckdb":
+        warehouse.path.parent.mkdir(parents=True, exist_ok=True)
+        return dlt.destinations.duckdb(str(warehouse.path))
+    return dlt.destinations.postgres(credentials=warehouse.postgres_dsn())
+
+
+def load_source(source, name: str, warehouse: Warehouse, state_dir: Path) -> LoadSummary:
+    """Run one source into `raw_<name>`; dlt keeps the incremental state under `state_dir`."""
+    pipeline = dlt.pipeline(
+        pipeline_name=f"ez360_{name}_{warehouse.kind}", destination=destination(warehouse),
+        dataset_name=RAW_SCHEMAS[name], pipelines_dir=str(state_dir),
+    )
+    pipeline.run(source)
+    counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace.last_normalize_info else {}
+    return LoadSummary(name, RAW_SCHEMAS[name], {t: n for t, n in counts.items() if not t.startswith("_dlt")})

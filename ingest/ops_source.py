@@ -1,0 +1,31 @@
+"""The ops DB as a dlt source: every business table, incremental where rows carry `updated_at`."""
+
+from __future__ import annotations
+
+import os
+
+import dlt
+from dlt.sources.sql_database import sql_table
+
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+# table -> incremental cursor; None = small or line tables that are re-read whole (replace)
+OPS_TABLES: dict[str, str | None] = {
+    "companies": "updated_at", "users": "updated_at", "memberships": "updated_at", "clients": "updated_at",
+    "projects": "updated_at", "time_entries": "updated_at", "invoices": "updated_at", "invoice_lines": None,
+    "payments": "updated_at", "payment_allocations": "id", "expenses": "updated_at", "accounts": None,
+    "journal_entries": "updated_at", "journal_lines": "id", "usage_events": "id",
+}
+# Secrets never leave the ops DB.
+EXCLUDED_COLUMNS = {"users": ["password_hash"]}
+
+
+@dlt.source(name="ops", max_table_nesting=0)
+def ops_source(database_url: str):
+    for table, cursor in OPS_TABLES.items():
+        yield sql_table(
+            credentials=database_url, table=table, reflection_level="full_with_precision",
+            excluded_columns=EXCLUDED_COLUMNS.get(table),
+            incremental=dlt.sources.incremental(cursor) if cursor else None,
+            write_disposition="merge" if cursor else "replace", primary_key="id",
+        )
