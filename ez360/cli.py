@@ -38,6 +38,17 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 @app.command()
+def migrate() -> None:
+    """Create or upgrade the ops DB schema to the latest migration."""
+    from operational_api.db import schema
+
+    settings = load_settings()
+    with console.status("migrating the ops DB"):
+        schema.upgrade(settings.database_url)
+    console.print(f"[green]ops DB at head[/green]: {settings.database_url}")
+
+
+@app.command()
 def seed(seed: int = typer.Option(None, help="Random seed (default EZ360_DEMO_SEED)"),
          scale: int = typer.Option(None, help="World size multiplier (default EZ360_DEMO_SCALE)"),
          reset: bool = typer.Option(False, "--reset", help="Replace existing ops data with the demo")) -> None:
