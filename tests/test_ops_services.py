@@ -1,0 +1,137 @@
+"""The service layer keeps the books: totals, numbering, postings, allocation, tenancy."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, inspect, select
+
+from operational_api.db import schema
+from operational_api.db.engine import make_engine, make_sessionmaker
+from operational_api.db.models import JournalEntry, JournalLine
+from operational_api.services import companies, invoicing, payments, records
+from operational_api.services.errors import Conflict, ValidationFailed
+from operational_api.services.ledger import Leg, post_entry
+
+
+@pytest.fixture
+def session(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ops.sqlite3'}"
+    schema.upgrade(url)
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as s:
+        yield s
+    engine.dispose()
+
+
+def _company(session, slug="acme", currency="USD"):
+    return companies.create_company(session, slug=slug, name=slug.title(), base_currency=currency,
+                                    invoice_prefix=slug[:3].upper())
+
+
+def _balance(session, company_id):
+    debit, credit = session.execute(select(func.sum(JournalLine.debit_minor), func.sum(JournalLine.credit_minor))
+                                    .where(JournalLine.company_id == company_id)).one()
+    return debit, credit
+
+
+def test_invoice_totals_round_each_line_half_up_to_the_minor_unit(session):
+    company = _company(session)
+    client = records.create_client(session, company, name="Client", email="c@example.org")
+    invoice = invoicing.create_invoice(session, company, client, [
+        invoicing.LineInput("Hours", Decimal("2.5"), 3333, tax_rate_percent=Decimal("7.5")),  # 8332.5 -> 8333
+        invoicing.LineInput("Fee", Decimal("1"), 10000, discount_percent=Decimal("12.5")),  # 8750
+    ])
+    assert (invoice.subtotal_minor, invoice.tax_minor) == (8333 + 8750, 625)  # 624.975 -> 625
+    assert invoice.total_minor == 8333 + 8750 + 625
+
+
+def test_sending_numbers_gaplessly_and_posts_a_balanced_entry(session):
+    company = _company(session)
+    client = records.create_client(session, company, name="Client", email="c@example.org")
+    numbers = []
+    for _ in range(3):
+        inv = invoicing.create_invoice(session, company, client, [invoicing.LineInput("x", Decimal(1), 1000)])
+        numbers.append(invoicing.send_invoice(session, company, inv, date(2026, 1, 31)).number)
+    assert numbers == ["ACM-2026-00001", "ACM-2026-00002", "ACM-2026-00003"]
+    assert _balance(session, company.id) == (3000, 3000)
+    with pytest.raises(Conflict, match="only a draft can be sent"):
+        invoicing.send_invoice(session, company, inv, date(2026, 2, 1))
+
+
+def test_partial_then_full_payment_moves_invoice_to_paid_and_overpayment_becomes_credit(session):
+    company = _company(session)
+    client = records.create_client(session, company, name="Client", email="c@example.org")
+    inv = invoicing.create_invoice(session, company, client, [invoicing.LineInput("x", Decimal(1), 10000)])
+    invoicing.send_invoice(session, company, inv, date(2026, 1, 31))
+    payments.record_payment(session, company, client, method="bank", currency="USD", amount_minor=4000,
+                            received_on=date(2026, 2, 5), allocations=[payments.Allocation(inv, 4000)])
+    assert (inv.status, inv.amount_paid_minor) == ("partially_paid", 4000)
+    payments.record_payment(session, company, client, method="bank", currency="USD", amount_minor=7000,
+                            received_on=date(2026, 2, 9), allocations=[payments.Allocation(inv, 6000)])
+    assert inv.status == "paid"
+    assert _balance(session, company.id) == (10000 + 11000, 10000 + 11000)
+    with pytest.raises(Conflict, match="cannot take a payment"):
+        payments.record_payment(session, company, client, method="bank", currency="USD", amount_minor=1,
+                                received_on=date(2026, 2, 9), allocations=[payments.Allocation(inv, 1)])
+
+
+def test_payments_that_would_create_money_are_refused(session):
+    company = _company(session)
+    client = records.create_client(session, company, name="Client", email="c@example.org")
+    inv = invoicing.create_invoice(session, company, client, [invoicing.LineInput("x", Decimal(1), 1000)])
+    invoicing.send_invoice(session, company, inv, date(2026, 1, 31))
+    with pytest.raises(ValidationFailed, match="exceed"):
+        payments.record_payment(session, company, client, method="bank", currency="USD", amount_minor=500,
+                                received_on=date(2026, 2, 1), allocations=[payments.Allocation(inv, 600)])
+    with pytest.raises(ValidationFailed, match="at most the amount due"):
+        payments.record_payment(session, company, client, method="bank", currency="USD", amount_minor=5000,
+                                received_on=date(2026, 2, 1), allocations=[payments.Allocation(inv, 1001)])
+    with pytest.raises(ValidationFailed, match="in USD, the payment in EUR"):
+        payments.record_payment(session, company, client, method="bank", currency="EUR", amount_minor=1000,
+                                received_on=date(2026, 2, 1), allocations=[payments.Allocation(inv, 1000)])
+
+
+def test_an_unbalanced_journal_entry_is_refused_whole(session):
+    company = _company(session)
+    before = session.scalar(select(func.count()).select_from(JournalEntry))
+    with pytest.raises(ValidationFailed, match="does not balance"):
+        post_entry(session, company, date(2026, 1, 1), "bad", "USD", [Leg("1000", debit_minor=100),
+                                                                       Leg("4000", credit_minor=99)])
+    assert session.scalar(select(func.count()).select_from(JournalEntry)) == before
+
+
+def test_records_of_another_company_cannot_be_referenced(session):
+    acme, other = _company(session), _company(session, "globex", "EUR")
+    foreign_client = records.create_client(session, other, name="Theirs", email="t@example.org")
+    with pytest.raises(ValidationFailed, match="another company"):
+        records.create_project(session, acme, foreign_client, name="p", hourly_rate_minor=100)
+    with pytest.raises(ValidationFailed, match="another company"):
+        invoicing.create_invoice(session, acme, foreign_client, [invoicing.LineInput("x", Decimal(1), 1)])
+
+
+def test_unknown_currency_role_and_float_hours_are_refused(session):
+    with pytest.raises(ValueError, match="unknown currency"):
+        _company(session, "bad", "XYZ")
+    company = _company(session)
+    user = companies.create_user(session, email="U@Example.com", full_name="U", password_hash="x")
+    assert user.email == "u@example.com"
+    with pytest.raises(ValidationFailed, match="unknown role"):
+        companies.add_member(session, company, user, "superuser")
+    client = records.create_client(session, company, name="C", email="c@example.org")
+    project = records.create_project(session, company, client, name="P", hourly_rate_minor=100)
+    with pytest.raises(ValidationFailed, match="Decimal"):
+        records.log_time(session, company, project, user, work_date=date(2026, 1, 1), hours=1.5, cost_rate_minor=1)
+
+
+@pytest.mark.parametrize("engine_kind", ["sqlite", "postgres"])
+def test_migrations_upgrade_and_downgrade_on_both_databases(engine_kind, tmp_path, request):
+    url = f"sqlite:///{tmp_path / 'm.sqlite3'}" if engine_kind == "sqlite" else request.getfixturevalue("postgres_url")
+    schema.upgrade(url)
+    engine = make_engine(url)
+    assert {"companies", "invoices", "journal_lines", "usage_events"} <= set(inspect(engine).get_table_names())
+    schema.downgrade(url, "base")
+    assert "invoices" not in inspect(engine).get_table_names()
+    engine.dispose()
