@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dlt
+from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
 from ez360.warehouse import RAW_SCHEMAS, Warehouse
 
@@ -28,7 +29,11 @@ def destination(warehouse: Warehouse):
     if warehouse.kind == "duckdb":
         warehouse.path.parent.mkdir(parents=True, exist_ok=True)
         return dlt.destinations.duckdb(str(warehouse.path))
-    return dlt.destinations.postgres(credentials=warehouse.postgres_dsn())
+    credentials = PostgresCredentials()
+    credentials.parse_native_representation(warehouse.postgres_dsn())
+    # dlt insists on a password; trust or peer authentication legitimately has none
+    credentials.password = credentials.password or ""
+    return dlt.destinations.postgres(credentials=credentials)
 
 
 def load_source(source, name: str, warehouse: Warehouse, state_dir: Path) -> LoadSummary:

@@ -28,11 +28,24 @@ from dlt.sources import DltResource  # noqa: E402
 
 OBJECT_TYPES = ("customers", "payment_intents", "charges", "refunds", "disputes", "payouts",
                 "balance_transactions", "subscriptions")
-# Embedded lists that repeat rows another resource already loads (older API versions embed them).
+STRIPE_RESOURCES = ("accounts", *OBJECT_TYPES)  # = the raw tables this source lands
+# Embedded lists that repeat rows another resource already loads (some only in older API versions).
 DUPLICATE_SUBLISTS: dict[str, frozenset[str]] = {
     "charges": frozenset({"refunds"}),
+    "disputes": frozenset({"balance_transactions"}),
     "payment_intents": frozenset({"charges"}),
     "customers": frozenset({"subscriptions", "sources"}),
+}
+# Id references that may be null in every row of a load; declared so the column always exists downstream.
+RELATION_COLUMNS: dict[str, tuple[str, ...]] = {
+    "charges": ("customer", "payment_intent", "balance_transaction", "metadata__invoice_number",
+                "metadata__ez360_payment_ref"),
+    "payment_intents": ("customer", "latest_charge"),
+    "refunds": ("charge", "payment_intent", "balance_transaction"),
+    "disputes": ("charge", "payment_intent"),
+    "payouts": ("balance_transaction",),
+    "balance_transactions": ("source", "payout"),
+    "subscriptions": ("customer",),
 }
 # Stripe hides canceled subscriptions from the list unless asked; a ledger needs all of them.
 EXTRA_LIST_PARAMS: dict[str, dict[str, Any]] = {"subscriptions": {"status": "all"}}
@@ -96,7 +109,8 @@ def _object_resource(client: stripe.StripeClient, object_type: str,
             for page in _pages(client, object_type, params, account_id):
                 yield [_record(obj, account_id, object_type) for obj in page]
 
-    return dlt.resource(read, name=object_type, primary_key="id", write_disposition="merge")
+    columns = {name: {"data_type": "text", "nullable": True} for name in RELATION_COLUMNS.get(object_type, ())}
+    return dlt.resource(read, name=object_type, primary_key="id", write_disposition="merge", columns=columns)
 
 
 @dlt.source(name="stripe")
