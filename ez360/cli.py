@@ -215,3 +215,7 @@ def doctor() -> None:
     if failed:
         raise _fail("fix: " + ", ".join(sorted({f.setting for f in failed})))
     console.print("[green]configuration looks good[/green]")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,99 @@
+"""Acceptance: `ez360 demo` (what `bin/demo` runs) seeds, runs the pipeline and serves every UI on loopback."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import psutil
+import pytest
+
+from ez360.demo.catalog import COMPANIES
+from ez360.settings import Settings
+from tests.support.browser import chromium
+from tests.support.platform import configure
+
+pytestmark = pytest.mark.slow
+
+
+def _reader(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line)
+
+
+def _wait_for(lines: queue.Queue, marker: str, proc: subprocess.Popen, timeout: float, seen: list[str]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            if proc.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        if marker in line:
+            return
+    pytest.fail(f"`ez360 demo` never printed {marker!r}:\n{''.join(seen[-40:])}")
+
+
+def _tree_addresses(root: psutil.Process) -> set[str]:
+    addresses = set()
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            for conn in proc.net_connections(kind="inet"):
+                addresses.add(conn.laddr.ip)
+                if conn.raddr:
+                    addresses.add(conn.raddr.ip)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return addresses
+
+
+def test_demo_serves_api_dashboards_and_dagster_with_revenue_for_every_company(tmp_path, monkeypatch):
+    configure(monkeypatch, tmp_path / "var")
+    settings = Settings(_env_file=None)
+    proc = subprocess.Popen([sys.executable, "-m", "ez360.cli", "demo"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"},
+                            start_new_session=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
+    seen: list[str] = []
+    try:
+        _wait_for(lines, "Press Ctrl-C", proc, 600, seen)
+        output = "".join(seen)
+        for email in ("owner@northwind.example.com", "finance@aurora.example.com", "viewer@sakura.example.com"):
+            assert email in output
+        host = "http://127.0.0.1"
+        assert httpx.get(f"{host}:{settings.api_port}/health/ready").json()["status"] == "ok"
+        assert httpx.get(f"{host}:{settings.dashboards_port}/_stcore/health").status_code == 200
+        assert httpx.get(f"{host}:{settings.dagster_port}/server_info").status_code == 200
+        for port in (settings.api_port, settings.dashboards_port, settings.dagster_port):
+            assert f"{host}:{port}" in output
+
+        with chromium() as browser:
+            page = browser.new_page()
+            page.goto(f"{host}:{settings.dashboards_port}/", wait_until="domcontentloaded")
+            page.get_by_text("Revenue by company and month").first.wait_for(timeout=60_000)
+            for company in COMPANIES:
+                section = page.get_by_text(company.name).first
+                section.wait_for(timeout=30_000)
+            body = page.inner_text("body")
+            page.screenshot(path=str(tmp_path / "demo-dashboard.png"), full_page=True)
+        for company in COMPANIES:
+            assert company.currency in body, f"no {company.currency} revenue shown for {company.name}"
+
+        non_loopback = {a for a in _tree_addresses(psutil.Process(proc.pid)) if not a.startswith(("127.", "::1"))}
+        assert non_loopback == set(), f"demo processes talk beyond loopback: {non_loopback}"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode is not None

@@ -1,0 +1,123 @@
+"""The thin slice, real at every step: ops DB + sandboxes -> dlt -> dbt -> GX gate -> publish -> reader.
+
+Runs on the embedded defaults (SQLite + DuckDB + local Dagster) and on PostgreSQL for the ops DB, the
+warehouse and Dagster's storage, as production does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from apps.data import PublishedData
+from ez360.cli import sandboxes_running
+from ez360.demo.generate import generate
+from pipelines.run import run_pipeline
+from tests.support.platform import configure
+
+pytestmark = pytest.mark.slow
+
+
+def expected_revenue(settings) -> dict[tuple[str, str], int]:
+    """Gross revenue per company and currency, straight from the ops DB's issued invoices."""
+    engine = create_engine(settings.database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("""
+            select c.slug, i.currency, sum(i.total_minor) from invoices i join companies c on c.id = i.company_id
+            where i.status in ('sent', 'partially_paid', 'paid') group by c.slug, i.currency""")).all()
+    engine.dispose()
+    return {(slug, currency): int(total) for slug, currency, total in rows}
+
+
+def published_revenue(settings) -> dict[tuple[str, str], int]:
+    data = PublishedData(settings)
+    try:
+        frame = data.revenue_by_company_month()
+    finally:
+        data.close()
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for row in frame.itertuples():
+        totals[(row.company_slug, row.currency)] += int(row.gross_revenue_minor)
+    return dict(totals)
+
+
+def raw_counts(settings, schema: str, tables: list[str]) -> dict[str, int]:
+    from ez360.warehouse import parse_warehouse_url
+
+    engine = create_engine(parse_warehouse_url(settings.warehouse_url).sqlalchemy_url())
+    with engine.connect() as conn:
+        counts = {t: conn.execute(text(f"select count(*) from {schema}.{t}")).scalar() for t in tables}
+    engine.dispose()
+    return counts
+
+
+def add_negative_revenue_invoice(settings) -> None:
+    """A bad record straight into the ops DB: dbt's tests pass, the GX gate must refuse it."""
+    engine = create_engine(settings.database_url)
+    with engine.begin() as conn:
+        company, client = conn.execute(text("select company_id, id from clients order by id limit 1")).one()
+        conn.execute(text("""insert into invoices (company_id, client_id, number, status, currency, issue_date,
+                             due_date, subtotal_minor, tax_minor, total_minor, amount_paid_minor, created_at, updated_at)
+                             values (:c, :k, 'BAD-0001', 'sent', 'USD', '2031-01-15', '2031-02-14',
+                                     -99999999, 0, -99999999, 0, '2031-01-15', '2031-01-15')"""),
+                     {"c": company, "k": client})
+    engine.dispose()
+
+
+def _run(settings):
+    with sandboxes_running(settings):
+        return run_pipeline(settings)
+
+
+def check_the_whole_slice(settings):
+    result = generate(settings, 42, 1)
+    first = _run(settings)
+    assert first.success and first.published, (first.failed_steps, first.failed_checks)
+
+    expected = expected_revenue(settings)
+    assert published_revenue(settings) == expected
+    assert {slug for slug, _ in expected} == {"northwind", "aurora", "sakura"}
+    assert all(total > 0 for total in expected.values())
+
+    stripe = json.loads(result.files["stripe"].read_text())["accounts"]
+    assert raw_counts(settings, "raw_stripe", ["charges", "payouts"]) == {
+        "charges": sum(len(a["charges"]) for a in stripe.values()),
+        "payouts": sum(len(a["payouts"]) for a in stripe.values())}
+    erp = json.loads(result.files["erpnext"].read_text())["doctypes"]
+    assert raw_counts(settings, "raw_erpnext", ["gl_entry", "sales_invoice"]) == {
+        "gl_entry": len(erp["GL Entry"]), "sales_invoice": len(erp["Sales Invoice"])}
+
+    # idempotence: a second run changes nothing
+    counts_before = raw_counts(settings, "raw_ops", ["invoices", "payments", "usage_events"])
+    second = _run(settings)
+    assert second.success
+    assert raw_counts(settings, "raw_ops", ["invoices", "payments", "usage_events"]) == counts_before
+    assert published_revenue(settings) == expected
+
+    # a failing gate keeps the last good data published and says so
+    add_negative_revenue_invoice(settings)
+    gated = _run(settings)
+    assert not gated.success and not gated.published
+    assert gated.failed_checks == ["marts/rpt_revenue_by_company_month:gx_revenue_mart_gate"]
+    assert published_revenue(settings) == expected
+    status = PublishedData(settings).status()
+    assert status.latest_attempt_failed and status.last_published_run_id == second.run_id
+    assert status.failed_checks
+
+
+def test_whole_slice_on_embedded_defaults(tmp_path, monkeypatch):
+    settings = configure(monkeypatch, tmp_path / "var")
+    check_the_whole_slice(settings)
+
+
+def test_whole_slice_on_postgresql(tmp_path, monkeypatch):
+    from tests.support.postgres import temporary_database
+
+    with temporary_database("ez360_ops") as ops, temporary_database("ez360_wh") as warehouse, \
+            temporary_database("ez360_dagster") as dagster:
+        settings = configure(monkeypatch, tmp_path / "var", EZ360_DATABASE_URL=ops, EZ360_WAREHOUSE_URL=warehouse,
+                             EZ360_DAGSTER_STORAGE_URL=dagster)
+        check_the_whole_slice(settings)
