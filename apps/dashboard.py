@@ -50,18 +50,25 @@ def _company_section(name: str, rows) -> None:
         st.subheader(name)
         totals = gross_totals_by_currency(rows)
         for column, (currency, exp, total) in zip(st.columns(max(len(totals), 1)), totals, strict=False):
-            column.metric(f"Gross revenue ({currency})", format_amount(total, currency, exp))
-        st.dataframe(monthly_table(rows), hide_index=True, width="stretch")
-        for currency, _exp, _total in totals:
-            chart = monthly_chart_data(rows, currency)
-            st.bar_chart(chart, x="Month", y=f"Gross revenue ({currency})", height=220)
+            with column:
+                st.metric(f"Gross revenue ({currency})", format_amount(total, currency, exp))
+                series = f"Gross revenue ({currency})"
+                st.bar_chart(monthly_chart_data(rows, currency), x="Month", y=series, x_label="",
+                             y_label=currency, height=200)
+        money = st.column_config.TextColumn(alignment="right")
+        st.dataframe(monthly_table(rows), hide_index=True, width="stretch",
+                     column_config={"Net revenue": money, "Tax": money, "Gross revenue": money})
 
 
 def main() -> None:
     st.set_page_config(page_title=f"EZ360 · {PAGE_TITLE}", layout="wide")
     st.title(PAGE_TITLE)
     data = _published_data()
-    status = data.status()
+    try:
+        status = data.status()
+    except Exception as exc:  # e.g. the PostgreSQL warehouse is unreachable
+        st.error(f"Cannot read the published data at {data.location}: {exc}")
+        return
     if status.latest_attempt_failed:
         _gate_warning(status)
     if not status.has_published:
@@ -78,12 +85,12 @@ def main() -> None:
     if companies.empty:
         st.info("The last published run contains no revenue yet: no company has an invoice.")
         return
-    names = dict(zip(companies["company_id"], companies["company_name"], strict=True))
+    names = {int(i): str(n) for i, n in zip(companies["company_id"], companies["company_name"], strict=True)}
     selected = st.multiselect("Companies", options=list(names), default=list(names), format_func=names.get)
     if not selected:
         st.info("Select at least one company to see its revenue.")
         return
-    revenue = data.revenue_by_company_month([int(i) for i in selected])
+    revenue = data.revenue_by_company_month(selected)
     for company_id in selected:
         rows = revenue[revenue["company_id"] == company_id]
         if rows.empty:

@@ -24,6 +24,7 @@ from pipelines.publish import (
     LOG_TABLE,
     STATUS_GATE_FAILED,
     STATUS_PUBLISHED,
+    open_snapshot,
     read_status_file,
     snapshot_path,
 )
@@ -148,7 +149,7 @@ class PublishedData:
         path = snapshot_path(self.published_dir)
         if not path.exists():
             raise self._nothing(f"no snapshot at {path}")
-        return duckdb.connect(str(path), read_only=True)
+        return open_snapshot(path)
 
     def _pg(self) -> sa.Engine:
         if self._engine is None:

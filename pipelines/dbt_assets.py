@@ -1,8 +1,8 @@
 """dbt models as Dagster assets; dbt tests become asset checks, and sources join the ingest assets."""
 
-from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,16 +16,21 @@ DBT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 DBT_PROJECT = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
 
 
+def dbt_resource() -> DbtCliResource:
+    # the dbt next to this interpreter, so the CLI works without an activated virtualenv
+    return DbtCliResource(project_dir=DBT_PROJECT, profiles_dir=str(DBT_DIR),
+                          dbt_executable=str(Path(sys.executable).parent / "dbt"))
+
+
 def ensure_manifest(project: DbtProject = DBT_PROJECT) -> Path:
     """Parse the project when the manifest is missing or older than any model, macro or config file."""
     manifest = project.manifest_path
     sources = [p for p in DBT_DIR.rglob("*") if p.suffix in (".sql", ".yml", ".csv") and "target" not in p.parts]
     if manifest.exists() and manifest.stat().st_mtime >= max(p.stat().st_mtime for p in sources):
         return manifest
-    env = {**os.environ, "EZ360_DBT_TARGET": os.environ.get("EZ360_DBT_TARGET", "duckdb")}
-    env.setdefault("EZ360_DBT_DUCKDB_PATH", str(DBT_DIR / "target" / "parse-only.duckdb"))
-    DbtCliResource(project_dir=project, profiles_dir=str(DBT_DIR)).cli(
-        ["parse", "--quiet"], target_path=project.target_path, raise_on_error=True).wait()
+    # parsing needs a resolvable profile but never connects, so any target will do
+    os.environ.setdefault("EZ360_DBT_TARGET", "duckdb")
+    dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path, raise_on_error=True).wait()
     return manifest
 
 
@@ -43,7 +48,3 @@ class Ez360DbtTranslator(DagsterDbtTranslator):
 def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ez360: Ez360Settings):
     os.environ.update(ez360.warehouse().dbt_env())  # profiles.yml reads the target from these
     yield from dbt.cli(["build"], context=context).stream()
-
-
-def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=DBT_PROJECT, profiles_dir=str(DBT_DIR))

@@ -4,7 +4,6 @@ The gate is a blocking asset check, so a failure stops the publish asset; dbt ha
 mart by then, which is why dashboards read only the published copy, never the mart itself.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,6 +1,5 @@
 """Ingest assets: one multi-asset per source, one asset per raw table it lands."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -127,6 +127,32 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def _sql_string(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def open_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a published snapshot, to be closed after use.
+
+    The file is ATTACHed to a fresh in-memory database rather than opened with duckdb.connect(path):
+    duckdb.connect shares one cached instance per path inside a process, so while any connection to the
+    old file is still open, a new one would keep seeing the snapshot that was already replaced.
+    """
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {_sql_string(path)} AS snapshot (READ_ONLY)")
+        con.execute("USE snapshot")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
+
+
 def _safe_for_filename(run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)[:80]
 
@@ -192,9 +218,9 @@ def _publish_duckdb(warehouse: Warehouse, published_dir: Path, tables: list[tupl
     final = snapshot_path(published_dir)
     tmp = published_dir / f"{SNAPSHOT_NAME}.tmp-{_safe_for_filename(run_id)}"
     tmp_wal = tmp.with_name(tmp.name + ".wal")
-    published_at = datetime.now(UTC)
 
     with _dir_lock(published_dir):
+        published_at = datetime.now(UTC)  # taken under the lock, so log order is publish order
         for leftover in (tmp, tmp_wal):
             leftover.unlink(missing_ok=True)
         try:
@@ -208,7 +234,7 @@ def _publish_duckdb(warehouse: Warehouse, published_dir: Path, tables: list[tupl
             _fsync_dir(published_dir)
         except duckdb.Error as exc:
             raise PublishError(
-                f"publish of run {run_id} failed: {exc}. The previous snapshot {final} is unchanged."
+                f"publish of run {run_id} failed: {_first_line(exc)}. The previous snapshot {final} is unchanged."
             ) from exc
         finally:
             for leftover in (tmp, tmp_wal):
@@ -225,10 +251,10 @@ def _build_duckdb_snapshot(
     log = f"{pub}.{_quote(LOG_TABLE)}"
     con = duckdb.connect()  # in-memory; the files are attached, the warehouse read-only
     try:
-        con.execute("ATTACH ? AS wh (READ_ONLY)", [str(warehouse_path)])
-        con.execute("ATTACH ? AS snap", [str(tmp)])
+        con.execute(f"ATTACH {_sql_string(warehouse_path)} AS wh (READ_ONLY)")
+        con.execute(f"ATTACH {_sql_string(tmp)} AS snap")
         if previous.exists():
-            con.execute("ATTACH ? AS prev (READ_ONLY)", [str(previous)])
+            con.execute(f"ATTACH {_sql_string(previous)} AS prev (READ_ONLY)")
         con.execute("BEGIN")
         con.execute(f"CREATE SCHEMA {pub}")
         row_counts: dict[str, int] = {}
@@ -240,7 +266,7 @@ def _build_duckdb_snapshot(
             except duckdb.CatalogException as exc:
                 raise PublishError(
                     f"publish of run {run_id} failed: table {schema}.{table} is not in the warehouse "
-                    f"{warehouse_path} ({exc}). The previous snapshot {previous} is unchanged."
+                    f"{warehouse_path} ({_first_line(exc)}). The previous snapshot {previous} is unchanged."
                 ) from exc
             row_counts[f"{schema}.{table}"] = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
         con.execute(
@@ -289,16 +315,22 @@ def _build_duckdb_snapshot(
 
 @contextmanager
 def _pg_transaction(warehouse: Warehouse) -> Iterator[psycopg2.extensions.cursor]:
+    """One REPEATABLE READ transaction, committed on success and rolled back on any exception.
+
+    Publishers are serialised with a session advisory lock taken BEFORE the transaction starts, so the
+    transaction's snapshot of the warehouse is taken after any earlier publish has committed.
+    """
     conn = psycopg2.connect(warehouse.postgres_dsn(), connect_timeout=10)
     try:
-        conn.set_session(isolation_level="REPEATABLE READ")
-        with conn:  # commit on success, roll back on any exception
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(hashtext('ez360.publish'))")
+        conn.set_session(isolation_level="REPEATABLE READ", autocommit=False)
+        with conn:
             with conn.cursor() as cur:
-                # One publisher at a time per warehouse.
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext('ez360.publish'))")
                 yield cur
     finally:
-        conn.close()
+        conn.close()  # also releases the advisory lock
 
 
 def _pg_prepare_schema(cur) -> None:
@@ -340,8 +372,7 @@ def _publish_postgres(warehouse: Warehouse, tables: list[tuple[str, str]], run_i
                  json.dumps(row_counts)),
             )
     except psycopg2.Error as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PublishError(
-            f"publish of run {run_id} failed: {message}. Nothing was changed in {location}."
+            f"publish of run {run_id} failed: {_first_line(exc)}. Nothing was changed in {location}."
         ) from exc
     return PublishResult(run_id=run_id, published_at=published_at, row_counts=row_counts, location=location)

@@ -46,7 +46,9 @@ def run_pipeline(settings: Settings) -> PipelineOutcome:
 
     with dg.DagsterInstance.get() as instance:
         job = defs.resolve_job_def("ez360_full_pipeline")
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        # step-by-step events stay in the instance (Dagster UI); the terminal shows warnings and errors only
+        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet)
         materialized = sorted({e.asset_key.to_user_string() for e in result.get_asset_materialization_events()})
         failed_checks = sorted(
             f"{e.asset_check_key.asset_key.to_user_string()}:{e.asset_check_key.name}"
