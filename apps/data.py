@@ -18,9 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from apps.formatting import money_decimal
-from ez360.settings import Settings, get_settings
-from ez360.warehouse import PUBLISHED_SCHEMA, parse_warehouse_url
-from pipelines.publish import (
+from ez360.published import (
     LOG_TABLE,
     STATUS_GATE_FAILED,
     STATUS_PUBLISHED,
@@ -28,6 +26,8 @@ from pipelines.publish import (
     read_status_file,
     snapshot_path,
 )
+from ez360.settings import Settings, get_settings
+from ez360.warehouse import PUBLISHED_SCHEMA, parse_warehouse_url
 
 REVENUE_TABLE = "rpt_revenue_by_company_month"
 REVENUE_COLUMNS = [

@@ -43,6 +43,9 @@ def child_env(settings: Settings) -> dict[str, str]:
         "EZ360_WAREHOUSE_URL": settings.warehouse_url, "EZ360_DAGSTER_HOME": str(settings.dagster_home),
         "EZ360_PUBLISHED_DIR": str(settings.published_dir), "EZ360_DEMO_DIR": str(settings.demo_dir),
         "DAGSTER_HOME": str(settings.dagster_home), "RUNTIME__DLTHUB_TELEMETRY": "false",
+        # nothing may phone home: usage statistics off for every tool that has them
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", "DAGSTER_DISABLE_TELEMETRY": "true",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")])),
     })
     return env
@@ -74,7 +77,8 @@ def services(settings: Settings, host: str | None = None, port: int | None = Non
             "dashboards", "Streamlit dashboards (revenue by company and month)",
             [py, "-m", "streamlit", "run", str(ROOT / "apps" / "dashboard.py"), "--server.port",
              str(pick(settings.dashboards_port)), "--server.address", host, "--server.headless", "true",
-             "--browser.gatherUsageStats", "false"], host, pick(settings.dashboards_port), "/_stcore/health"),
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+             "--client.toolbarMode", "viewer"], host, pick(settings.dashboards_port), "/_stcore/health"),
         "dagster": Service(
             "dagster", "Dagster UI (runs, assets, checks, schedules)",
             [str(Path(py).parent / "dagster-webserver"), "-m", "pipelines.definitions", "-h", host, "-p",

@@ -31,15 +31,19 @@ import duckdb
 import psycopg2
 from psycopg2 import sql
 
+from ez360.published import (
+    LOG_TABLE,
+    SNAPSHOT_NAME,
+    STATUS_GATE_FAILED,
+    STATUS_NAME,
+    STATUS_PUBLISHED,
+    read_status_file,
+    snapshot_path,
+    status_path,
+)
 from ez360.warehouse import PUBLISHED_SCHEMA, Warehouse
 
-SNAPSHOT_NAME = "reporting.duckdb"
-STATUS_NAME = "status.json"
 LOCK_NAME = ".publish.lock"
-LOG_TABLE = "publish_log"
-STATUS_PUBLISHED = "published"
-STATUS_GATE_FAILED = "gate_failed"
-
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -53,14 +57,6 @@ class PublishResult:
     published_at: datetime
     row_counts: dict[str, int] = field(default_factory=dict)
     location: str = ""
-
-
-def snapshot_path(published_dir: Path) -> Path:
-    return Path(published_dir) / SNAPSHOT_NAME
-
-
-def status_path(published_dir: Path) -> Path:
-    return Path(published_dir) / STATUS_NAME
 
 
 def publish(warehouse: Warehouse, published_dir: Path, tables: list[str], run_id: str) -> PublishResult:
@@ -131,23 +127,6 @@ def _sql_string(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def open_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to a published snapshot, to be closed after use.
-
-    The file is ATTACHed to a fresh in-memory database rather than opened with duckdb.connect(path):
-    duckdb.connect shares one cached instance per path inside a process, so while any connection to the
-    old file is still open, a new one would keep seeing the snapshot that was already replaced.
-    """
-    con = duckdb.connect()
-    try:
-        con.execute(f"ATTACH {_sql_string(path)} AS snapshot (READ_ONLY)")
-        con.execute("USE snapshot")
-    except BaseException:
-        con.close()
-        raise
-    return con
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
@@ -195,15 +174,6 @@ def _write_status(published_dir: Path, run_id: str, at: datetime, status: str, f
     finally:
         tmp.unlink(missing_ok=True)
     _fsync_dir(published_dir)
-
-
-def read_status_file(published_dir: Path) -> dict | None:
-    """The latest attempt recorded in status.json, or None if there is none (or it is unreadable)."""
-    try:
-        data = json.loads(status_path(published_dir).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 # --------------------------------------------------------------------------------------------- DuckDB
