@@ -53,9 +53,12 @@ def seed(seed: int = typer.Option(None, help="Random seed (default EZ360_DEMO_SE
          scale: int = typer.Option(None, help="World size multiplier (default EZ360_DEMO_SCALE)"),
          reset: bool = typer.Option(False, "--reset", help="Replace existing ops data with the demo")) -> None:
     """Seed the demo universe: ops DB, Stripe and ERPNext sandbox data, and the ground truth."""
+    _seed(load_settings(), seed, scale, reset)
+
+
+def _seed(settings: Settings, seed: int | None, scale: int | None, reset: bool) -> None:
     from ez360.demo.generate import OpsDbNotEmpty, generate
 
-    settings = load_settings()
     seed = settings.demo_seed if seed is None else seed
     scale = settings.demo_scale if scale is None else scale
     with console.status("seeding the demo universe") as status:
@@ -174,7 +177,7 @@ def demo(seed: int = typer.Option(None, help="Random seed (default EZ360_DEMO_SE
          serve_uis: bool = typer.Option(True, "--serve/--no-serve", help="Start the UIs after the pipeline")) -> None:
     """Seed the demo universe, run the whole pipeline, start every UI and print URLs and logins."""
     settings = load_settings()
-    globals()["seed"](seed=seed, scale=scale, reset=True)
+    _seed(settings, seed, scale, reset=True)
     from pipelines.run import prepare_dagster_home
 
     prepare_dagster_home(settings)

@@ -121,3 +121,18 @@ def test_whole_slice_on_postgresql(tmp_path, monkeypatch):
         settings = configure(monkeypatch, tmp_path / "var", EZ360_DATABASE_URL=ops, EZ360_WAREHOUSE_URL=warehouse,
                              EZ360_DAGSTER_STORAGE_URL=dagster)
         check_the_whole_slice(settings)
+
+
+def test_two_demo_runs_with_one_seed_give_identical_ground_truth_and_published_totals(tmp_path, monkeypatch):
+    outcomes = []
+    for name in ("first", "second"):
+        settings = configure(monkeypatch, tmp_path / name / "var")
+        result = generate(settings, 1234, 1)
+        assert _run(settings).published
+        data = PublishedData(settings)
+        frame = data.revenue_by_company_month()
+        rows = sorted(map(tuple, frame[["company_slug", "revenue_month", "currency", "invoice_count",
+                                         "net_revenue_minor", "tax_minor", "gross_revenue_minor"]].astype(str).values))
+        outcomes.append((result.files["ground_truth"].read_bytes(), rows))
+    assert outcomes[0][0] == outcomes[1][0]
+    assert outcomes[0][1] == outcomes[1][1] and len(outcomes[0][1]) > 30
