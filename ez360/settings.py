@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="Ops DB SQLAlchemy URL; default SQLite under var/")
     warehouse_url: str = Field("", description="duckdb:///path or postgresql://...; default DuckDB under var/")
     dagster_home: Path | None = None
-    dagster_storage_url: str = Field("", description="PostgreSQL URL for Dagster run/event storage; empty = local files")
+    dagster_storage_url: str = Field("", description="PostgreSQL URL for Dagster storage; empty = local files")
     landing_dir: Path | None = None
     published_dir: Path | None = None
     demo_dir: Path | None = None

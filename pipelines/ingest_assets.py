@@ -26,7 +26,8 @@ def _materialize(context: dg.AssetExecutionContext, summary):
 @dg.multi_asset(specs=_specs("ops", OPS_TABLES), name="ingest_ops", can_subset=False)
 def ingest_ops(context: dg.AssetExecutionContext, ez360: Ez360Settings):
     settings = ez360.settings()
-    summary = load_source(ops_source(settings.database_url), "ops", ez360.warehouse(), settings.var_dir / "dlt")
+    summary = load_source(ops_source(settings.database_url), "ops", ez360.warehouse(), settings.var_dir / "dlt",
+                          settings.landing_dir)
     yield from _materialize(context, summary)
 
 
@@ -34,7 +35,8 @@ def ingest_ops(context: dg.AssetExecutionContext, ez360: Ez360Settings):
 def ingest_stripe(context: dg.AssetExecutionContext, ez360: Ez360Settings):
     settings = ez360.settings()
     source = stripe_source(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base or None)
-    summary = load_source(source, "stripe", ez360.warehouse(), settings.var_dir / "dlt")
+    summary = load_source(source, "stripe", ez360.warehouse(), settings.var_dir / "dlt",
+                          settings.landing_dir)
     yield from _materialize(context, summary)
 
 
@@ -48,5 +50,6 @@ def ingest_erpnext(context: dg.AssetExecutionContext, ez360: Ez360Settings):
     settings = ez360.settings()
     source = erpnext_source(settings.erpnext_url, settings.erpnext_api_key,
                             settings.erpnext_api_secret.get_secret_value())
-    summary = load_source(source, "erpnext", ez360.warehouse(), settings.var_dir / "dlt")
+    summary = load_source(source, "erpnext", ez360.warehouse(), settings.var_dir / "dlt",
+                          settings.landing_dir)
     yield from _materialize(context, summary)

@@ -70,11 +70,13 @@ def test_ops_books_balance_and_invoice_payments_add_up(world):
     unbalanced = _ops(settings, """select journal_entry_id from journal_lines group by journal_entry_id
                                    having sum(debit_minor) != sum(credit_minor)""")
     assert unbalanced == []
-    mismatched = _ops(settings, """select i.number from invoices i left join payment_allocations a on a.invoice_id = i.id
+    mismatched = _ops(settings, """select i.number from invoices i
+                                   left join payment_allocations a on a.invoice_id = i.id
                                    group by i.id, i.number, i.amount_paid_minor
                                    having coalesce(sum(a.amount_minor), 0) != i.amount_paid_minor""")
     assert mismatched == []
-    wrong_status = _ops(settings, """select number from invoices where (status = 'paid' and amount_paid_minor != total_minor)
+    wrong_status = _ops(settings, """select number from invoices
+                                     where (status = 'paid' and amount_paid_minor != total_minor)
                                      or (status = 'sent' and amount_paid_minor != 0)""")
     assert wrong_status == []
 

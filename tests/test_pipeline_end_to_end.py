@@ -60,7 +60,8 @@ def add_negative_revenue_invoice(settings) -> None:
     with engine.begin() as conn:
         company, client = conn.execute(text("select company_id, id from clients order by id limit 1")).one()
         conn.execute(text("""insert into invoices (company_id, client_id, number, status, currency, issue_date,
-                             due_date, subtotal_minor, tax_minor, total_minor, amount_paid_minor, created_at, updated_at)
+                             due_date, subtotal_minor, tax_minor, total_minor, amount_paid_minor,
+                             created_at, updated_at)
                              values (:c, :k, 'BAD-0001', 'sent', 'USD', '2031-01-15', '2031-02-14',
                                      -99999999, 0, -99999999, 0, '2031-01-15', '2031-01-15')"""),
                      {"c": company, "k": client})
@@ -89,6 +90,10 @@ def check_the_whole_slice(settings):
     erp = json.loads(result.files["erpnext"].read_text())["doctypes"]
     assert raw_counts(settings, "raw_erpnext", ["gl_entry", "sales_invoice"]) == {
         "gl_entry": len(erp["GL Entry"]), "sales_invoice": len(erp["Sales Invoice"])}
+
+    for source in ("ops", "stripe", "erpnext"):
+        packages = list((settings.landing_dir / source).glob("*/completed_jobs/*"))
+        assert packages, f"nothing archived for {source} in {settings.landing_dir}"
 
     # idempotence: a second run changes nothing
     counts_before = raw_counts(settings, "raw_ops", ["invoices", "payments", "usage_events"])

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import duckdb
-import psycopg2
 import pytest
 import sqlalchemy as sa
 
@@ -17,7 +16,7 @@ from ez360.warehouse import Warehouse, parse_warehouse_url
 from quality.gx_duckdb import DUCKDB_DIALECT, duckdb_enabled, enable_duckdb
 from quality.runner import GateResult, run_suite
 from quality.suites import REVENUE_MART, SUITES, revenue_mart_suite
-from tests.support.raw_ops_fixture import SAMPLE_REVENUE_MART, create_raw_ops
+from tests.support.raw_ops_fixture import SAMPLE_REVENUE_MART, create_raw_ops, cursor
 from tests.test_dbt_project import dbt_build
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -39,25 +38,12 @@ def mart_rows() -> list[list]:
 def write_mart(warehouse: Warehouse, rows: list[list]) -> None:
     statements = [f"create schema if not exists {SCHEMA}", f"drop table if exists {SCHEMA}.{TABLE}",
                   f"create table {SCHEMA}.{TABLE} ({MART_DDL})"]
-    if warehouse.kind == "duckdb":
-        con = duckdb.connect(str(warehouse.path))
-        try:
-            for statement in statements:
-                con.execute(statement)
-            if rows:
-                con.executemany(f"insert into {SCHEMA}.{TABLE} values ({', '.join(['?'] * 10)})", rows)
-        finally:
-            con.close()
-    else:
-        con = psycopg2.connect(warehouse.postgres_dsn())
-        try:
-            with con, con.cursor() as cur:
-                for statement in statements:
-                    cur.execute(statement)
-                if rows:
-                    cur.executemany(f"insert into {SCHEMA}.{TABLE} values ({', '.join(['%s'] * 10)})", rows)
-        finally:
-            con.close()
+    placeholder = "?" if warehouse.kind == "duckdb" else "%s"
+    with cursor(warehouse) as cur:
+        for statement in statements:
+            cur.execute(statement)
+        if rows:
+            cur.executemany(f"insert into {SCHEMA}.{TABLE} values ({', '.join([placeholder] * 10)})", rows)
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -84,7 +84,8 @@ class ErpWorldBuilder:
         self.docs["Sales Invoice"].append({
             "name": inv.number, "customer": self.customers[inv.client_id], "company": company.name,
             "posting_date": inv.issue_date.isoformat(), "due_date": inv.due_date.isoformat(), "currency": inv.currency,
-            "net_total": self._money(net, inv.currency), "total_taxes_and_charges": self._money(inv.tax_minor, inv.currency),
+            "net_total": self._money(net, inv.currency),
+            "total_taxes_and_charges": self._money(inv.tax_minor, inv.currency),
             "grand_total": self._money(total, inv.currency),
             "outstanding_amount": self._money(outstanding, inv.currency), "status": status, "docstatus": 1,
             "ez360_invoice_id": inv.id, "creation": stamp(inv.issue_date), "modified": stamp(inv.issue_date),
@@ -103,10 +104,11 @@ class ErpWorldBuilder:
         allocated = p.amount_minor  # the ERP allocates the whole receipt; overpayments stay unallocated there too
         self.docs["Payment Entry"].append({
             "name": name, "payment_type": "Receive", "party_type": "Customer", "party": self.customers[p.client_id],
-            "company": company.name, "posting_date": posting.isoformat(), "paid_to": self._acct(p.company_slug, paid_to),
-            "paid_amount": self._money(p.amount_minor, p.currency), "received_amount": self._money(p.amount_minor, p.currency),
-            "paid_to_account_currency": p.currency, "reference_no": p.reference,
-            "reference_date": p.received_on.isoformat(), "mode_of_payment": "Stripe" if p.method == "stripe" else "Wire Transfer",
+            "company": company.name, "posting_date": posting.isoformat(),
+            "paid_to": self._acct(p.company_slug, paid_to), "paid_amount": self._money(p.amount_minor, p.currency),
+            "received_amount": self._money(p.amount_minor, p.currency), "paid_to_account_currency": p.currency,
+            "reference_no": p.reference, "reference_date": p.received_on.isoformat(),
+            "mode_of_payment": "Stripe" if p.method == "stripe" else "Wire Transfer",
             "references": [{"reference_doctype": "Sales Invoice", "reference_name": n} for n in p.invoice_numbers],
             "docstatus": 1, "creation": stamp(posting), "modified": stamp(posting),
         })
@@ -125,7 +127,8 @@ class ErpWorldBuilder:
             booked = fee_minor + (30 * 10 ** exponent(p.currency) // 100 + 1 if mismatch else 0)
             journal = self._journal(p.company_slug, posting, p.currency,
                                     [("Stripe Fees", booked, 0), ("Stripe Clearing", 0, booked)],
-                                    cheque_no=p.stripe_charge_id, remark=f"Stripe fee for {p.stripe_charge_id} ({txn_id})")
+                                    cheque_no=p.stripe_charge_id,
+                                    remark=f"Stripe fee for {p.stripe_charge_id} ({txn_id})")
             if mismatch:
                 self.plan.record("fee_mismatch", p.company_slug, p.currency, booked - fee_minor,
                                  "the ERP booked a different Stripe fee than the balance transaction carries",

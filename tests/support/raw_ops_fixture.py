@@ -206,7 +206,7 @@ def create_raw_ops(
             for name, kind in columns
         )
         statements.append(f"create table {RAW_SCHEMA}.{table} ({ddl})")
-    with _cursor(warehouse) as cur:
+    with cursor(warehouse) as cur:
         for statement in statements:
             cur.execute(statement)
     for table, table_rows in rows.items():
@@ -230,14 +230,14 @@ def insert_rows(target: Target | Warehouse, table: str, rows: Sequence[Mapping[s
         f"values ({', '.join([placeholder] * len(names))})"
     )
     values = [tuple(_value(row, name, kind, warehouse.kind) for name, kind in columns) for row in rows]
-    with _cursor(warehouse) as cur:
+    with cursor(warehouse) as cur:
         cur.executemany(sql, values)
 
 
 def execute(target: Target | Warehouse, sql: str) -> None:
     """Run one statement against the warehouse (e.g. to break a rule on purpose)."""
     warehouse = target if isinstance(target, Warehouse) else _warehouse(target)
-    with _cursor(warehouse) as cur:
+    with cursor(warehouse) as cur:
         cur.execute(sql)
 
 
@@ -264,7 +264,8 @@ def _warehouse(target: Target | Warehouse) -> Warehouse:
 
 
 @contextmanager
-def _cursor(warehouse: Warehouse) -> Iterator[Any]:
+def cursor(warehouse: Warehouse) -> Iterator[Any]:
+    """A cursor on the warehouse (DuckDB connection or psycopg2 cursor), committed and closed afterwards."""
     if warehouse.kind == "duckdb":
         warehouse.path.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(warehouse.path))
