@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ez360.settings import Settings
-from operational_api.db.engine import make_engine
-from operational_api.services.errors import DomainError
+from operational_api.api.context import bearer_token
+from operational_api.api.problems import install_problem_handlers
+from operational_api.api.routers import ROUTERS
+from operational_api.db.engine import make_engine, make_sessionmaker
 
-PROBLEM = "application/problem+json"
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -24,13 +23,6 @@ SECURITY_HEADERS = {
 }
 
 
-def problem(status: int, title: str, detail: str, request: Request, **extra) -> JSONResponse:
-    """An RFC 9457 problem document."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail,
-            "instance": str(request.url.path), **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
@@ -38,39 +30,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the OpenAPI document itself is served at /openapi.json.
     app = FastAPI(title="EZ360 operational API", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Records, money and financial integrity for a services business.")
+    app.state.settings = settings
     app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.authenticators = [bearer_token]
 
     @app.middleware("http")
-    async def security_headers(request: Request, call_next):
+    async def request_id_and_headers(request: Request, call_next):
+        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
 
-    @app.exception_handler(DomainError)
-    async def domain_error(request: Request, exc: DomainError):
-        return problem(exc.status, exc.title, exc.detail, request)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        return problem(exc.status_code, str(exc.detail), str(exc.detail), request)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError):
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        return problem(422, "Validation failed", "the request does not match the API schema", request, errors=errors)
-
-    @app.get("/health/live", tags=["health"], summary="The process is up")
-    def live() -> dict:
-        return {"status": "ok"}
-
-    @app.get("/health/ready", tags=["health"], summary="The process can serve: the ops DB answers")
-    def ready(request: Request):
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
-            return problem(503, "Not ready", f"ops DB unreachable: {type(exc).__name__}", request)
-        return {"status": "ok", "database": "ok"}
-
+    install_problem_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

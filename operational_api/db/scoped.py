@@ -1,0 +1,27 @@
+"""Company-scoped data access: every read of a tenant row goes through here, filtered by company."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from operational_api.services.errors import NotFound
+
+T = TypeVar("T")
+
+
+class Scoped:
+    def __init__(self, session: Session, company_id: int):
+        self.session, self.company_id = session, company_id
+
+    def select(self, model: type[T]) -> Select:
+        return select(model).where(model.company_id == self.company_id)
+
+    def get(self, model: type[T], row_id: int) -> T:
+        """The row if it belongs to this company; otherwise 404, exactly as if it did not exist."""
+        row = self.session.scalar(self.select(model).where(model.id == row_id))
+        if row is None:
+            raise NotFound(f"{model.__tablename__.rstrip('s')} {row_id} not found")
+        return row

@@ -1,0 +1,43 @@
+"""The permission matrix: which role may do what, as data in one place. Routes name a permission;
+`operational_api.api.context.require` enforces it (403 for a member without it)."""
+
+from __future__ import annotations
+
+ALL = frozenset({"owner", "admin", "finance", "staff", "viewer"})
+MANAGERS = frozenset({"owner", "admin"})
+FINANCE = frozenset({"owner", "admin", "finance"})
+WORKERS = frozenset({"owner", "admin", "finance", "staff"})
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "company:read": ALL,
+    "company:update": MANAGERS,
+    "members:read": ALL,
+    "members:manage": MANAGERS,
+    "tokens:manage": MANAGERS,
+    "clients:read": ALL,
+    "clients:write": WORKERS,
+    "projects:read": ALL,
+    "projects:write": WORKERS,
+    "time:read": ALL,
+    "time:write": WORKERS,
+    "expenses:read": ALL,
+    "expenses:write": WORKERS,
+    "invoices:read": ALL,
+    "invoices:write": FINANCE,
+    "invoices:send": FINANCE,
+    "payments:read": ALL,
+    "payments:write": FINANCE,
+    "ledger:read": FINANCE,
+    "ledger:write": FINANCE,
+    "ledger:close_period": MANAGERS,
+    "audit:read": MANAGERS,
+    "usage:read": MANAGERS,
+    "onboarding:read": ALL,
+}
+
+
+def allowed(role: str, permission: str) -> bool:
+    try:
+        return role in PERMISSIONS[permission]
+    except KeyError:
+        raise KeyError(f"unknown permission {permission!r}: add it to PERMISSIONS") from None

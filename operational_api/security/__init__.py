@@ -1,0 +1,1 @@
+"""Authentication and credentials: API tokens here; sessions, 2FA and throttling alongside."""
