@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from ez360.settings import Settings
 from operational_api.api.context import bearer_token
 from operational_api.api.problems import install_problem_handlers
-from operational_api.api.routers import ROUTERS
+from operational_api.api.routers import discover
 from operational_api.db.engine import make_engine, make_sessionmaker
 
 SECURITY_HEADERS = {
@@ -45,6 +45,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     install_problem_handlers(app)
-    for router in ROUTERS:
+    for router in discover():
         app.include_router(router)
     return app

@@ -3,10 +3,10 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from operational_api.db.models import Base
+from operational_api.db.registry import metadata as target_metadata
 
 config = context.config
-target_metadata = Base.metadata
+
 
 
 def run_migrations_offline() -> None:

@@ -1,0 +1,1 @@
+"""Persistence of accounts security: sessions, login attempts, 2FA, email outbox (issue: security hardening)."""
