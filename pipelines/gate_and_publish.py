@@ -23,7 +23,7 @@ def revenue_mart_gate(context: dg.AssetCheckExecutionContext, ez360: Ez360Settin
     result = run_suite(warehouse.sqlalchemy_url(), "marts", "rpt_revenue_by_company_month", revenue_mart_suite())
     if not result.success:
         failed = [f.name if not f.column else f"{f.name}({f.column})" for f in result.failed]
-        record_gate_failure(warehouse, ez360.settings().published_dir, context.run_id, failed)
+        record_gate_failure(warehouse, ez360.settings().published_dir, context.run.run_id, failed)
     return dg.AssetCheckResult(
         passed=result.success, severity=dg.AssetCheckSeverity.ERROR,
         metadata={"evaluated": result.evaluated, "failed": [f.name for f in result.failed],

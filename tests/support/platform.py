@@ -30,5 +30,6 @@ def configure(monkeypatch: pytest.MonkeyPatch, var_dir: Path, **overrides: str) 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("DAGSTER_HOME", str(var_dir / "dagster"))
+    var_dir.parent.mkdir(parents=True, exist_ok=True)
     monkeypatch.chdir(var_dir.parent)
     return Settings(_env_file=None)
