@@ -96,8 +96,10 @@ def run_pipeline_with_progress(settings: Settings):
 
     with sandboxes_running(settings), console.status("running the pipeline: ingest, dbt build, gate, publish"):
         outcome = run_pipeline(settings)
+    groups: dict[str, int] = {}
     for key in outcome.materialized:
-        console.print(f"  materialized {key}")
+        groups[key.split("/")[0]] = groups.get(key.split("/")[0], 0) + 1
+    console.print("materialized " + ", ".join(f"{group} ({count})" for group, count in groups.items()))
     if outcome.failed_checks:
         console.print(f"[yellow]gate failed, last good data kept published:[/yellow] {outcome.failed_checks}")
     if outcome.failed_steps:

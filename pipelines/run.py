@@ -26,7 +26,7 @@ class PipelineOutcome:
 
 
 def dagster_yaml(settings: Settings) -> dict:
-    config: dict = {"telemetry": {"enabled": False}}
+    config: dict = {"telemetry": {"enabled": False}, "nux": {"enabled": False}}
     if settings.dagster_storage_url:
         config["storage"] = {"postgres": {"postgres_url": settings.dagster_storage_url}}
     return config
