@@ -35,6 +35,6 @@ def revenue_mart_gate(context: dg.AssetCheckExecutionContext, ez360: Ez360Settin
           description="The audited copy of the revenue mart that dashboards read")
 def published_revenue(context: dg.AssetExecutionContext, ez360: Ez360Settings) -> dg.MaterializeResult:
     settings = ez360.settings()
-    result = publish(ez360.warehouse(), settings.published_dir, PUBLISHED_TABLES, context.run_id)
+    result = publish(ez360.warehouse(), settings.published_dir, PUBLISHED_TABLES, context.run.run_id)
     return dg.MaterializeResult(metadata={"location": result.location, **{
         f"rows:{table}": count for table, count in result.row_counts.items()}})
