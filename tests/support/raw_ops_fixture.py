@@ -32,10 +32,10 @@ from psycopg2.extras import Json
 from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Integer, Numeric, String
 
 from ez360.warehouse import RAW_SCHEMAS, Warehouse, parse_warehouse_url
+from ingest.ops_source import EXCLUDED_COLUMNS, OPS_TABLES
 from operational_api.db.models import Base
 
 RAW_SCHEMA = RAW_SCHEMAS["ops"]
-NOT_COPIED = {("users", "password_hash")}
 DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")
 LOAD_ID = "1704067200.000001"
 LOADED_AT = datetime(2024, 4, 1, 12, 0, tzinfo=UTC)
@@ -48,10 +48,12 @@ def raw_ops_columns() -> dict[str, list[tuple[str, str]]]:
     decimal(p,s), json: the raw copy of every ops table, dlt columns last."""
     tables: dict[str, list[tuple[str, str]]] = {}
     for table in Base.metadata.sorted_tables:
+        if table.name not in OPS_TABLES:  # what the ops ingest copies, no more (e.g. no credentials)
+            continue
         columns = [
             (column.name, _kind(column.type))
             for column in table.columns
-            if (table.name, column.name) not in NOT_COPIED
+            if column.name not in EXCLUDED_COLUMNS.get(table.name, ())
         ]
         tables[table.name] = columns + [(name, "text") for name in DLT_COLUMNS]
     return tables
