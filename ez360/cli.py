@@ -19,6 +19,8 @@ app = typer.Typer(help="EZ360: operational app and data platform.", no_args_is_h
                   pretty_exceptions_enable=False)
 pipeline_app = typer.Typer(help="Run the data pipeline (ingest -> dbt -> gate -> publish).", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
+audit_app = typer.Typer(help="Check the ops DB's audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console(soft_wrap=True)
 SERVE_TARGETS = ("api", "dashboards", "dagster", "sandboxes", "all")
 
@@ -196,6 +198,8 @@ def demo(seed: int = typer.Option(None, help="Random seed (default EZ360_DEMO_SE
         for login in logins:
             table.add_row(login["company"], login["role"], login["email"], login["password"])
         console.print(table)
+        console.print("Owners and admins enrol a TOTP authenticator at first sign-in (2FA is mandatory for them); "
+                      "sign in through the API at /api/v1/auth/login.")
         _wait_forever(procs)
         procs = []
     finally:
@@ -220,6 +224,101 @@ def doctor() -> None:
     if failed:
         raise _fail("fix: " + ", ".join(sorted({f.setting for f in failed})))
     console.print("[green]configuration looks good[/green]")
+
+
+# --- Stripe webhook events (operational_api/stripe_integration) ---------------------------------------
+stripe_app = typer.Typer(help="Stripe webhook events: process the queue, list failures, requeue.",
+                         no_args_is_help=True)
+app.add_typer(stripe_app, name="stripe")
+
+
+@stripe_app.command("process-events")
+def stripe_process_events(limit: int = typer.Option(1000, min=1, help="At most this many events")) -> None:
+    """Apply due Stripe webhook events to the books (oldest first); safe to run from a scheduler."""
+    from operational_api.db.engine import make_engine, make_sessionmaker
+    from operational_api.stripe_integration.processing import ProcessingConfig, process_pending
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        report = process_pending(make_sessionmaker(engine), limit, config=ProcessingConfig.from_settings(settings))
+    finally:
+        engine.dispose()
+    console.print(f"stripe events: {report.processed} processed, {report.ignored} ignored, "
+                  f"{report.waiting} waiting, {report.failed} failed")
+
+
+@stripe_app.command("failed-events")
+def stripe_failed_events() -> None:
+    """List failed events and events waiting over an hour; exits 1 when there are any (for alerting)."""
+    from operational_api.db.engine import make_engine, make_sessionmaker
+    from operational_api.stripe_integration.queue import events_needing_attention
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            rows = events_needing_attention(session)
+    finally:
+        engine.dispose()
+    if not rows:
+        console.print("[green]no Stripe event needs attention[/green]")
+        return
+    console.print(f"[red]{len(rows)} Stripe event(s) need attention[/red]")
+    for r in rows:  # one line per event, so log scrapers and alert mails keep it whole
+        next_attempt = r.next_attempt_at.isoformat() if r.next_attempt_at else "none (retry-event to requeue)"
+        console.print(f"{r.event_id} {r.type} {r.status} attempts={r.attempts} next={next_attempt} "
+                      f"error={r.last_error or ''}", markup=False, highlight=False)
+    raise typer.Exit(1)
+
+
+@stripe_app.command("retry-event")
+def stripe_retry_event(event_id: str = typer.Argument(..., help="The Stripe event id, evt_...")) -> None:
+    """Make a failed or waiting event due now (with fresh retries); run process-events next."""
+    from operational_api.db.engine import make_engine, make_sessionmaker
+    from operational_api.stripe_integration.queue import requeue
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session, session.begin():
+            row = requeue(session, event_id)
+            status = None if row is None else row.status
+    finally:
+        engine.dispose()
+    if status is None:
+        raise _fail(f"no Stripe event {event_id}")
+    console.print(f"{event_id} ({status}) is due now")
+
+
+@audit_app.command("verify")
+def audit_verify(company: str = typer.Option(None, help="Only this company (its slug)")) -> None:
+    """Verify each company's audit hash chain and that every audited record still matches its last audited
+    state; exit non-zero naming the company and row of anything tampered, missing or changed behind the API."""
+    from sqlalchemy import select
+
+    from operational_api.db.engine import make_engine, make_sessionmaker
+    from operational_api.db.models import Company
+    from operational_api.services.audit import verify
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            company_id = None
+            if company:
+                company_id = session.scalar(select(Company.id).where(Company.slug == company))
+                if company_id is None:
+                    raise _fail(f"no company with slug {company!r}", 2)
+            findings = verify(session, company_id)
+            checked = session.scalars(select(Company.slug).order_by(Company.id)).all()
+    finally:
+        engine.dispose()
+    for finding in findings:
+        console.print(f"[red]FAIL[/red] {finding}", highlight=False)
+    if findings:
+        raise _fail(f"{len(findings)} audit problem(s) found")
+    console.print(f"[green]audit trail intact[/green] for {company or ', '.join(checked) or 'no companies'}")
 
 
 if __name__ == "__main__":

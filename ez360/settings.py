@@ -32,6 +32,30 @@ class Settings(BaseSettings):
 
     stripe_api_key: SecretStr = SecretStr("sk_test_ez360_sandbox")
     stripe_api_base: str = Field("http://127.0.0.1:12111", description="empty = the real Stripe API")
+    # --- Stripe webhooks (operational_api/stripe_integration) ---
+    stripe_mode: Literal["auto", "test", "live"] = Field(
+        "auto", description="which Stripe mode this deployment is in; auto = live in production, test elsewhere")
+    stripe_webhook_secrets_test: SecretStr = Field(
+        SecretStr(""), description="comma-separated whsec_ secrets of test-mode endpoints (several = rotation)")
+    stripe_webhook_secrets_live: SecretStr = Field(
+        SecretStr(""), description="comma-separated whsec_ secrets of live-mode endpoints (several = rotation)")
+    stripe_platform_company: str = Field(
+        "", description="slug of the company whose books take platform-account payouts; empty = the one "
+                        "company without a connected Stripe account")
+    stripe_process_on_delivery: bool = Field(
+        True, description="process the event queue right after each webhook delivery (no worker needed)")
+
+    @property
+    def stripe_livemode(self) -> bool:
+        """The `livemode` every accepted Stripe event must carry."""
+        if self.stripe_mode == "auto":
+            return self.environment == "production"
+        return self.stripe_mode == "live"
+
+    def stripe_webhook_secrets(self) -> list[str]:
+        """The webhook secrets of this deployment's mode only: a test secret never verifies in live mode."""
+        raw = (self.stripe_webhook_secrets_live if self.stripe_livemode else self.stripe_webhook_secrets_test)
+        return [s.strip() for s in raw.get_secret_value().split(",") if s.strip()]
     erpnext_url: str = "http://127.0.0.1:8001"
     erpnext_api_key: str = "ez360-sandbox"
     erpnext_api_secret: SecretStr = SecretStr("ez360-sandbox-secret")
@@ -49,6 +73,28 @@ class Settings(BaseSettings):
 
     sentry_dsn: str = ""
 
+    # --- accounts security: email, sessions, login throttling (operational_api/security) ---
+    public_base_url: str = Field("http://127.0.0.1:8000", description="base of the links sent by email")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "EZ360 <no-reply@ez360.invalid>"
+    outbox_max_attempts: int = Field(10, ge=1)
+    outbox_retry_seconds: int = Field(30, ge=1, description="first retry delay; doubles per failed attempt")
+    session_idle_timeout_minutes: int = Field(30, ge=1)
+    session_absolute_timeout_hours: int = Field(12, ge=1)
+    session_cookie_secure: bool = Field(True, description="Secure cookie named __Host-ez360_session")
+    login_free_attempts: int = Field(5, ge=1, description="failures per account before delays start")
+    login_delay_seconds: float = Field(2.0, ge=0, description="first delay; doubles per further failure")
+    login_lockout_threshold: int = Field(10, ge=2, description="failures per account that lock it")
+    login_lockout_minutes: float = Field(15.0, gt=0)
+    login_ip_free_attempts: int = Field(20, ge=1)
+    login_ip_lockout_threshold: int = Field(50, ge=2)
+    login_failure_window_minutes: float = Field(60.0, gt=0, description="failures older than this are forgotten")
+
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
         var = self.var_dir.resolve()
@@ -62,6 +108,17 @@ class Settings(BaseSettings):
         self.published_dir = (self.published_dir or var / "published").resolve()
         self.demo_dir = (self.demo_dir or var / "demo").resolve()
         return self
+
+    @model_validator(mode="after")
+    def _production_cookies_are_secure(self) -> Settings:
+        if self.environment == "production" and not self.session_cookie_secure:
+            raise ValueError("EZ360_SESSION_COOKIE_SECURE must be true in production")
+        return self
+
+    @property
+    def session_cookie_name(self) -> str:
+        """`__Host-` binds the cookie to this exact host over HTTPS (no Domain, Path=/, Secure)."""
+        return "__Host-ez360_session" if self.session_cookie_secure else "ez360_session"
 
     @property
     def uses_sandboxes(self) -> bool:

@@ -15,6 +15,7 @@ OPS_TABLES: dict[str, str | None] = {
     "projects": "updated_at", "time_entries": "updated_at", "invoices": "updated_at", "invoice_lines": None,
     "payments": "updated_at", "payment_allocations": "id", "expenses": "updated_at", "accounts": None,
     "journal_entries": "updated_at", "journal_lines": "id", "usage_events": "id",
+    "credit_notes": "id", "refunds": "id", "closed_periods": None,
 }
 # Secrets never leave the ops DB.
 EXCLUDED_COLUMNS = {"users": ["password_hash"]}

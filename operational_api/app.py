@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import re
 import uuid
 
 from fastapi import FastAPI, Request
 
 from ez360.settings import Settings
-from operational_api.api.context import bearer_token
-from operational_api.api.problems import install_problem_handlers
+from operational_api.api.context import bearer_token, session_cookie
+from operational_api.api.problems import install_problem_handlers, problem
 from operational_api.api.routers import discover
 from operational_api.db.engine import make_engine, make_sessionmaker
+from operational_api.security import csrf, mail
+
+log = logging.getLogger("ez360.api")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # a caller's id is echoed only when it is this plain
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
-                               "frame-ancestors 'none'",
+                               "frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "strict-origin-when-cross-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
 }
 
 
@@ -28,20 +37,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
     # Swagger UI and ReDoc load scripts from a CDN, which the CSP and the no-outbound rule forbid;
     # the OpenAPI document itself is served at /openapi.json.
+    sm = make_sessionmaker(engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        retry = asyncio.create_task(mail.retry_loop(sm, settings))  # the email outbox's retries
+        try:
+            yield
+        finally:
+            retry.cancel()
+
     app = FastAPI(title="EZ360 operational API", version="0.1.0", docs_url=None, redoc_url=None,
-                  description="Records, money and financial integrity for a services business.")
+                  description="Records, money and financial integrity for a services business.", lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.authenticators = [bearer_token]
+    app.state.sessionmaker = sm
+    app.state.authenticators = [bearer_token, session_cookie]
 
     @app.middleware("http")
     async def request_id_and_headers(request: Request, call_next):
-        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        response = await call_next(request)
+        offered = request.headers.get("x-request-id", "")
+        request.state.request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+        forged = csrf.cross_site_reason(request, settings.public_base_url)
+        if forged:
+            response = problem(403, "Forbidden", forged, request)
+        else:
+            try:
+                response = await call_next(request)
+            except Exception:  # an unhandled error still answers as a problem, with every header below
+                log.exception("unhandled error on %s %s", request.method, request.url.path)
+                response = problem(500, "Internal Server Error", "an unexpected error occurred", request)
         response.headers["X-Request-ID"] = request.state.request_id
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.url.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     install_problem_handlers(app)

@@ -26,6 +26,7 @@ from ez360.demo.catalog import (
 from ez360.demo.facts import ClientFact, CompanyFact, InvoiceFact, OpsFacts, PaymentFact
 from ez360.demo.ids import IdFactory
 from ez360.money import exponent
+from operational_api.db.audit_trail import Actor, set_actor
 from operational_api.db.models import Client, Company, Invoice, User
 from operational_api.services import companies, invoicing, payments, records, usage
 from operational_api.services.ledger import BANK, Leg, post_entry
@@ -51,6 +52,7 @@ class OpsWorldWriter:
         self.password_hash = password_hash
         self.facts = OpsFacts()
         self._month_end_payment_marked = False
+        set_actor(session, Actor(None, "system:demo-seed"))  # the audit trail names who wrote the demo
 
     def write(self, progress: Progress) -> OpsFacts:
         for spec in COMPANIES:

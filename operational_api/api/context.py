@@ -2,7 +2,11 @@
 
 Every company-scoped route takes `company_id` in its path and depends on `require(permission)`.
 A caller who is not a member of that company gets 404 (the company's existence is not disclosed);
-a member whose role lacks the permission gets 403.
+a member whose email is unverified, or whose role needs two-factor authentication that this session has
+not passed, gets 403; a member whose role lacks the permission gets 403.
+
+Callers authenticate with a bearer API token or with the server-side session cookie; a cookie-authenticated
+state change must also carry the session's CSRF token (`operational_api.security.csrf`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from operational_api.db.models import Membership, User
+from operational_api.db.security_models import UserSession
 from operational_api.permissions import allowed
+from operational_api.security import csrf, sessions, totp
 from operational_api.security.tokens import resolve_token
 
 
@@ -27,7 +33,8 @@ class Identity:
     via: str  # "token" or "session"
     token_company_id: int | None = None  # a token works for its own company only
     token_role: str | None = None
-    session_id: str | None = None
+    session_id: int | None = None
+    mfa: bool = False  # this session passed the second factor
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class Principal:
     company_id: int
     role: str
     via: str
-    session_id: str | None = None
+    session_id: int | None = None
 
 
 Authenticator = Callable[[Request, Session], Identity | None]
@@ -66,8 +73,44 @@ def bearer_token(request: Request, db: Session) -> Identity | None:
     return Identity(user_id=token.user_id, via="token", token_company_id=token.company_id, token_role=token.role)
 
 
+def _live_session(request: Request, db: Session, *, allow_pending: bool = False) -> UserSession | None:
+    settings = request.app.state.settings
+    row = sessions.resolve(db, request.cookies.get(settings.session_cookie_name), sessions.Timeouts.of(settings),
+                           allow_pending=allow_pending)
+    if row is None:
+        return None
+    csrf.check_token(request, row)
+    if not row.mfa_pending and sessions.touch(db, row):
+        db.commit()  # the idle deadline moves now, whatever the route does next
+    return row
+
+
+def session_cookie(request: Request, db: Session) -> Identity | None:
+    """The server-side session named by the cookie (CSRF token required for state changes)."""
+    row = _live_session(request, db)
+    if row is None:
+        return None
+    return Identity(user_id=row.user_id, via="session", session_id=row.id, mfa=row.mfa_verified)
+
+
+def current_session(request: Request, db: Session = Depends(get_db)) -> UserSession:
+    """Account routes: a signed-in browser session (not an API token)."""
+    row = _live_session(request, db)
+    if row is None:
+        raise HTTPException(401, "sign in first: this needs a session")
+    return row
+
+
+def pending_session(request: Request, db: Session = Depends(get_db)) -> UserSession:
+    """The half-finished sign-in waiting for its second factor."""
+    row = _live_session(request, db, allow_pending=True)
+    if row is None or not row.mfa_pending:
+        raise HTTPException(401, "sign in with your password first")
+    return row
+
+
 def authenticate(request: Request, db: Session = Depends(get_db)) -> Identity:
-    """Try each installed authenticator (bearer tokens; sessions are added by the security layer)."""
+    """Try each installed authenticator (bearer tokens, then the session cookie)."""
     for authenticator in request.app.state.authenticators:
         identity = authenticator(request, db)
         if identity is not None:
@@ -88,7 +131,18 @@ def company_principal(company_id: int = Path(..., ge=1), identity: Identity = De
                                                     Membership.user_id == identity.user_id))
     if membership is None:
         raise not_found
+    user = db.get(User, identity.user_id)
+    if user.email_verified_at is None:
+        raise HTTPException(403, "verify your email address first (POST /api/v1/account/verification-email "
+                                 "sends the link again)")
     role = identity.token_role or membership.role
+    if identity.via == "session":
+        enrolled = totp.enabled(db, user.id)
+        if (enrolled or membership.role in totp.required_roles(db, company_id)) and not identity.mfa:
+            if not enrolled:
+                raise HTTPException(403, f"two-factor authentication is required for your role ({membership.role})"
+                                         " in this company: enrol at POST /api/v1/account/2fa/setup")
+            raise HTTPException(403, "this session has not passed the second factor: sign in again")
     return Principal(identity.user_id, company_id, role, identity.via, identity.session_id)
 
 

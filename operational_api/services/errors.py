@@ -23,3 +23,20 @@ class Conflict(DomainError):
 class ValidationFailed(DomainError):
     status = 422
     title = "Validation failed"
+
+
+class ImmutableRecord(Conflict):
+    """A final financial record (sent invoice, posted entry, recorded payment) cannot be changed in place."""
+
+    title = "The record is final and cannot be changed"
+
+
+class PlanLimitReached(DomainError):
+    """The company's plan does not allow one more of something; the detail names the plan and the limit."""
+
+    status = 402
+    title = "Plan limit reached"
+
+
+class InvalidMoney(ValidationFailed, ValueError):
+    """An amount or currency the books cannot hold exactly (also a ValueError, like ez360.money.MoneyError)."""

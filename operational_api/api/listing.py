@@ -1,0 +1,69 @@
+"""Cursor pagination and sorting for every list: keyset on (sort column, id), so pages stay stable while rows
+are added. The cursor is opaque to clients (base64 JSON of the sort key and the last row's values)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import HTTPException, Query
+from sqlalchemy import Date, DateTime, Select, and_, or_
+from sqlalchemy.orm import Session
+
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
+Cursor = Annotated[str | None, Query(max_length=500, description="`next_cursor` of the previous page")]
+
+
+def sort_query(fields: list[str], default: str):
+    pattern = "^-?(" + "|".join(fields) + ")$"
+    return Query(default, pattern=pattern, description=f"Sort by one of {', '.join(fields)}; prefix `-` to "
+                                                       "sort descending (ties broken by id)")
+
+
+def _encode(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _decode(value, column):
+    if isinstance(column.type, DateTime):
+        return datetime.fromisoformat(value)
+    if isinstance(column.type, Date):
+        return date.fromisoformat(value)
+    expected = column.type.python_type
+    if not isinstance(value, expected) or isinstance(value, bool):
+        raise ValueError("cursor value of the wrong type")
+    if expected is int and abs(value) > 2**62:
+        raise ValueError("cursor value out of range")
+    return value
+
+
+def paginate(db: Session, stmt: Select, model, *, sort: str, cursor: str | None, limit: int) -> tuple[list, str | None]:
+    desc = sort.startswith("-")
+    key = sort.lstrip("-")
+    column = getattr(model, key)
+    if cursor:
+        try:
+            cursor_sort, last_value, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+            if cursor_sort != sort or not isinstance(last_id, int):
+                raise ValueError
+            last_value = _decode(last_value, column)
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise HTTPException(400, "invalid cursor: pass the next_cursor of a page listed with the same sort") \
+                from None
+        if desc:
+            stmt = stmt.where(or_(column < last_value, and_(column == last_value, model.id < last_id)))
+        else:
+            stmt = stmt.where(or_(column > last_value, and_(column == last_value, model.id > last_id)))
+    order = (column.desc(), model.id.desc()) if desc else (column.asc(), model.id.asc())
+    rows = list(db.scalars(stmt.order_by(*order).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    token = json.dumps([sort, _encode(getattr(last, key)), last.id])
+    return rows, base64.urlsafe_b64encode(token.encode()).decode()

@@ -1,0 +1,72 @@
+"""Members of a company and their roles. Only an owner grants or removes the owner role; a company keeps at least
+one owner; the plan limits the number of users."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
+from operational_api.api.schemas import Text, Timestamp
+from operational_api.db.models import Membership, User
+from operational_api.services import companies
+from operational_api.services.errors import ValidationFailed
+
+router = company_router("members", "members")
+Role = Literal["owner", "admin", "finance", "staff", "viewer"]
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"email": "sam@northwind.example.com", "full_name": "Sam Lee", "role": "staff"}]})
+    email: Text(254, 3) = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    full_name: Text(200) = ""
+    role: Role
+
+
+class RoleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "finance"}]})
+    role: Role
+
+
+class MemberOut(BaseModel):
+    id: int
+    user_id: int
+    email: str
+    full_name: str
+    role: str
+    created_at: Timestamp
+
+
+def out(ctx: Ctx, m: Membership) -> MemberOut:
+    user = ctx.db.get(User, m.user_id)
+    return MemberOut(id=m.id, user_id=m.user_id, email=user.email, full_name=user.full_name, role=m.role,
+                     created_at=m.created_at)
+
+
+@router.get("", response_model=list[MemberOut], summary="Members and their roles")
+def list_members(ctx: Ctx = Depends(company_ctx("members:read"))):
+    return [out(ctx, m) for m in ctx.db.scalars(ctx.scoped.select(Membership).order_by(Membership.id))]
+
+
+@router.post("", response_model=MemberOut, status_code=201, summary="Invite a teammate (plan limit on users)")
+def invite(body: MemberIn, ctx: Ctx = Depends(company_ctx("members:manage"))):
+    if body.role == "owner" and ctx.principal.role != "owner":
+        raise ValidationFailed("only an owner may grant the owner role")
+    membership = companies.invite_member(ctx.db, ctx.company, email=body.email, full_name=body.full_name,
+                                         role=body.role)
+    ctx.track("teammate_invited", role=body.role)
+    return out(ctx, membership)
+
+
+@router.patch("/{membership_id}", response_model=MemberOut, summary="Change a member's role")
+def change_role(membership_id: RowId, body: RoleIn, ctx: Ctx = Depends(company_ctx("members:manage"))):
+    membership = ctx.get(Membership, membership_id)
+    return out(ctx, companies.change_role(ctx.db, ctx.company, membership, body.role, ctx.principal.role))
+
+
+@router.delete("/{membership_id}", status_code=204, summary="Remove a member")
+def remove_member(membership_id: RowId, ctx: Ctx = Depends(company_ctx("members:manage"))):
+    companies.remove_member(ctx.db, ctx.company, ctx.get(Membership, membership_id), ctx.principal.role)

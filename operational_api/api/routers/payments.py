@@ -1,0 +1,195 @@
+"""Payments: manual (bank, cash, card) or Stripe-linked; allocation to invoices; client credit; refunds."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from fastapi import Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
+from operational_api.api.listing import Cursor, Limit, paginate, sort_query
+from operational_api.api.schemas import Amount, Page, Text, Timestamp, money, to_minor
+from operational_api.db.models import Client, Invoice, Payment, PaymentAllocation, Refund
+from operational_api.services import payments
+
+router = company_router("payments", "payments")
+Method = Literal["bank", "cash", "card", "stripe"]
+
+
+class AllocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    invoice_id: int
+    amount: Amount
+
+
+class PaymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"client_id": 1, "method": "bank", "amount": "1200.00", "received_on": "2026-04-10",
+         "reference": "BANK-2026-0410-001", "allocations": [{"invoice_id": 7, "amount": "1000.00"}]},
+        {"client_id": 2, "method": "stripe", "amount": "450.00", "received_on": "2026-04-11",
+         "stripe_payment_intent_id": "pi_123", "stripe_charge_id": "ch_123",
+         "allocations": [{"invoice_id": 9, "amount": "450.00"}]}]})
+    client_id: int
+    method: Method
+    currency: Text(3, 3) | None = Field(None, description="Default: the client's currency")
+    amount: Amount
+    received_on: date
+    reference: Text(100) = ""
+    allocations: list[AllocationIn] = Field(default_factory=list, max_length=200,
+                                            description="Unallocated money becomes the client's credit")
+    stripe_payment_intent_id: Text(60, 1) | None = None
+    stripe_charge_id: Text(60, 1) | None = None
+
+
+class ApplyCreditIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"allocations": [{"invoice_id": 8, "amount": "200.00"}], "applied_on": "2026-04-20"}]})
+    allocations: list[AllocationIn] = Field(min_length=1, max_length=200)
+    applied_on: date | None = Field(None, description="Default: today (UTC)")
+
+
+class RefundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"amount": "200.00", "refunded_on": "2026-04-22", "reason": "Overpayment returned"}]})
+    amount: Amount
+    refunded_on: date | None = Field(None, description="Default: today (UTC)")
+    reason: Text(300) = ""
+    stripe_refund_id: Text(60, 1) | None = None
+
+
+class AllocationOut(BaseModel):
+    id: int
+    invoice_id: int
+    amount: Decimal
+    refund_id: int | None
+
+
+class RefundOut(BaseModel):
+    id: int
+    payment_id: int
+    currency: str
+    amount: Decimal
+    refunded_on: date
+    reason: str
+    stripe_refund_id: str | None
+    created_at: Timestamp
+    created_by_id: int | None
+
+
+class PaymentOut(BaseModel):
+    id: int
+    client_id: int
+    method: str
+    currency: str
+    amount: Decimal
+    allocated: Decimal
+    refunded: Decimal
+    unapplied_credit: Decimal
+    received_on: date
+    reference: str
+    stripe_payment_intent_id: str | None
+    stripe_charge_id: str | None
+    allocations: list[AllocationOut]
+    created_at: Timestamp
+    created_by_id: int | None
+
+
+def refund_out(r: Refund) -> RefundOut:
+    return RefundOut(id=r.id, payment_id=r.payment_id, currency=r.currency, amount=money(r.amount_minor, r.currency),
+                     refunded_on=r.refunded_on, reason=r.reason, stripe_refund_id=r.stripe_refund_id,
+                     created_at=r.created_at, created_by_id=r.created_by_id)
+
+
+def out(ctx: Ctx, p: Payment) -> PaymentOut:
+    cur, bal = p.currency, payments.balance(ctx.db, p)
+    rows = ctx.db.scalars(select(PaymentAllocation).where(PaymentAllocation.payment_id == p.id)
+                          .order_by(PaymentAllocation.id))
+    return PaymentOut(
+        id=p.id, client_id=p.client_id, method=p.method, currency=cur, amount=money(p.amount_minor, cur),
+        allocated=money(bal.allocated_minor, cur), refunded=money(bal.refunded_minor, cur),
+        unapplied_credit=money(bal.unapplied_minor, cur), received_on=p.received_on, reference=p.reference,
+        stripe_payment_intent_id=p.stripe_payment_intent_id, stripe_charge_id=p.stripe_charge_id,
+        allocations=[AllocationOut(id=a.id, invoice_id=a.invoice_id, amount=money(a.amount_minor, cur),
+                                   refund_id=a.refund_id) for a in rows],
+        created_at=p.created_at, created_by_id=p.created_by_id)
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _allocations(ctx: Ctx, items: list[AllocationIn], currency: str) -> list[payments.Allocation]:
+    return [payments.Allocation(ctx.get(Invoice, a.invoice_id),
+                                to_minor(a.amount, currency, ("allocations", i, "amount")))
+            for i, a in enumerate(items)]
+
+
+@router.get("", response_model=Page[PaymentOut], summary="List payments")
+def list_payments(ctx: Ctx = Depends(company_ctx("payments:read")), limit: Limit = 50, cursor: Cursor = None,
+                  sort: str = sort_query(["id", "received_on", "amount_minor", "created_at"], "-received_on"),
+                  client_id: int | None = Query(None, ge=1, le=2**31 - 1), method: Method | None = None,
+                  currency: Text(3) | None = None, date_from: date | None = Query(None, alias="from"),
+                  date_to: date | None = Query(None, alias="to"), stripe_charge_id: Text(60) | None = None):
+    stmt = ctx.scoped.select(Payment)
+    for value, condition in (
+        (client_id, lambda: Payment.client_id == client_id),
+        (method, lambda: Payment.method == method),
+        (currency, lambda: Payment.currency == (currency or "").upper()),
+        (date_from, lambda: Payment.received_on >= date_from),
+        (date_to, lambda: Payment.received_on <= date_to),
+        (stripe_charge_id, lambda: Payment.stripe_charge_id == stripe_charge_id),
+    ):
+        if value is not None:
+            stmt = stmt.where(condition())
+    rows, nxt = paginate(ctx.db, stmt, Payment, sort=sort, cursor=cursor, limit=limit)
+    return Page[PaymentOut](items=[out(ctx, p) for p in rows], next_cursor=nxt)
+
+
+@router.post("", response_model=PaymentOut, status_code=201, summary="Record a payment and allocate it")
+def record_payment(body: PaymentIn, ctx: Ctx = Depends(company_ctx("payments:write"))):
+    client = ctx.get(Client, body.client_id)
+    currency = (body.currency or client.currency).upper()
+    payment = payments.record_payment(
+        ctx.db, ctx.company, client, method=body.method, currency=currency,
+        amount_minor=to_minor(body.amount, currency, ("amount",)), received_on=body.received_on,
+        allocations=_allocations(ctx, body.allocations, currency), reference=body.reference,
+        stripe_payment_intent_id=body.stripe_payment_intent_id, stripe_charge_id=body.stripe_charge_id)
+    ctx.track("payment_recorded", method=body.method)
+    return out(ctx, payment)
+
+
+@router.get("/{payment_id}", response_model=PaymentOut, summary="A payment with its allocations")
+def get_payment(payment_id: RowId, ctx: Ctx = Depends(company_ctx("payments:read"))):
+    return out(ctx, ctx.get(Payment, payment_id))
+
+
+@router.post("/{payment_id}/allocations", response_model=PaymentOut,
+             summary="Apply a payment's unapplied credit to invoices of the same client")
+def apply_credit(payment_id: RowId, body: ApplyCreditIn, ctx: Ctx = Depends(company_ctx("payments:write"))):
+    payment = ctx.get(Payment, payment_id)
+    payments.apply_credit(ctx.db, ctx.company, payment, _allocations(ctx, body.allocations, payment.currency),
+                          body.applied_on or _today())
+    return out(ctx, payment)
+
+
+@router.get("/{payment_id}/refunds", response_model=list[RefundOut], summary="Refunds of a payment")
+def list_refunds(payment_id: RowId, ctx: Ctx = Depends(company_ctx("payments:read"))):
+    payment = ctx.get(Payment, payment_id)
+    return [refund_out(r) for r in ctx.db.scalars(select(Refund).where(Refund.payment_id == payment.id)
+                                                  .order_by(Refund.id))]
+
+
+@router.post("/{payment_id}/refunds", response_model=RefundOut, status_code=201,
+             summary="Refund (part of) a payment: unapplied credit first, then the latest invoice allocations")
+def refund_payment(payment_id: RowId, body: RefundIn, ctx: Ctx = Depends(company_ctx("payments:refund"))):
+    payment = ctx.get(Payment, payment_id)
+    refund = payments.record_refund(ctx.db, ctx.company, payment,
+                                    amount_minor=to_minor(body.amount, payment.currency, ("amount",)),
+                                    refunded_on=body.refunded_on or _today(), reason=body.reason,
+                                    stripe_refund_id=body.stripe_refund_id)
+    ctx.track("refund_recorded")
+    return refund_out(refund)

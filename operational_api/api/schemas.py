@@ -1,0 +1,92 @@
+"""Shared API shapes: problem documents, text and money fields, cursor pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from ez360.money import from_minor
+from operational_api.services import validation
+from operational_api.services.errors import ValidationFailed
+
+T = TypeVar("T")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "type": "about:blank", "title": "The record is final and cannot be changed", "status": 409,
+        "detail": "invoice ACM-2026-00001 is sent: a sent invoice and its lines cannot change; issue a credit note "
+                  "to correct it", "instance": "/api/v1/companies/1/invoices/7", "request_id": "5f2c0e..."}]})
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def _problem(description: str) -> dict:
+    return {"description": description, "model": Problem,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    400: _problem("Bad request (for example an invalid cursor)"),
+    401: _problem("Authentication required"),
+    402: _problem("The company's plan limit is reached (the detail names the plan and the limit)"),
+    403: _problem("Your role lacks the permission"),
+    404: _problem("Not found, or not in your company"),
+    409: _problem("Conflicts with the record's state (for example a sent invoice or a posted entry)"),
+    422: _problem("Validation failed; `errors` names each field"),
+}
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC, so say so on the way out."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc)]
+
+
+def _clean_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def Text(max_length: int, min_length: int = 0):  # noqa: N802 - a type factory reads like a type
+    return Annotated[str, Field(max_length=max_length, min_length=min_length), AfterValidator(_clean_text)]
+
+
+Amount = Annotated[Decimal, Field(description="A decimal amount in the currency's major unit, as a string or a "
+                                              "JSON number; at most the currency's decimals (USD 2, JPY 0, KWD 3)",
+                                  examples=["1250.00"], allow_inf_nan=False)]
+
+
+def field_error(loc: tuple, message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body", *loc), "msg": message, "type": "value_error"}])
+
+
+def to_minor(amount: Decimal, currency: str, loc: tuple, *, allow_zero: bool = False) -> int:
+    """Amount -> minor units, or a 422 problem naming the field."""
+    try:
+        return validation.to_minor(amount, currency, str(loc[-1]), allow_zero=allow_zero)
+    except ValidationFailed as exc:
+        raise field_error(loc, exc.detail) from None
+
+
+def money(minor: int, currency: str) -> Decimal:
+    return from_minor(minor, currency)
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page; null on the last")
