@@ -14,6 +14,7 @@ from ez360.settings import Settings
 from operational_api.api.context import bearer_token, session_cookie
 from operational_api.api.problems import install_problem_handlers, problem
 from operational_api.api.routers import discover
+from operational_api.api.schemas import ERROR_RESPONSES
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.security import csrf, mail
 
@@ -76,5 +77,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_problem_handlers(app)
     for router in discover():
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)  # every operation documents its problem answers
     return app

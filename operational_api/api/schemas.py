@@ -45,6 +45,7 @@ ERROR_RESPONSES: dict[int | str, dict] = {
     404: _problem("Not found, or not in your company"),
     409: _problem("Conflicts with the record's state (for example a sent invoice or a posted entry)"),
     422: _problem("Validation failed; `errors` names each field"),
+    429: _problem("Too many attempts: wait the seconds in Retry-After"),
 }
 
 

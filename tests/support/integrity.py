@@ -82,7 +82,8 @@ def build_api_world(url: str, *, plan: str = "business", currency: str = "USD") 
         tokens["outsider"] = issue_token(s, other, outsider, "owner", "t")[1]
         ids = acme.id, other.id
     engine.dispose()
-    client = TestClient(create_app(Settings(_env_file=None, database_url=url)))
+    client = TestClient(create_app(Settings(_env_file=None, database_url=url,
+                                                stripe_webhook_secrets_test="whsec_ez360_tests")))
     return ApiWorld(url, client, ids[0], ids[1], tokens, user_ids)
 
 

@@ -4,15 +4,14 @@ plus the second factor when enabled) in the same request."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from operational_api.api.context import current_session, get_db
 from operational_api.api.routers.auth import client_ip, fail_audited, send_soon, throttled
+from operational_api.api.schemas import Text, Timestamp
 from operational_api.db.models import User, utcnow
 from operational_api.db.security_models import SecurityEvent, UserSecurity, UserSession
 from operational_api.security import accounts, audit, mail, passwords, sessions, totp
@@ -22,30 +21,30 @@ router = APIRouter(prefix="/api/v1/account", tags=["account"])
 
 
 class Reauth(BaseModel):
-    password: str = Field(max_length=1000)
-    code: str | None = Field(None, max_length=10)
-    recovery_code: str | None = Field(None, max_length=40)
+    password: Text(1000)
+    code: Text(10) | None = None
+    recovery_code: Text(40) | None = None
 
 
 class PasswordIn(BaseModel):
-    current_password: str = Field(max_length=1000)
-    new_password: str = Field(max_length=1000)
-    code: str | None = Field(None, max_length=10)
+    current_password: Text(1000)
+    new_password: Text(1000)
+    code: Text(10) | None = None
 
 
 class EmailIn(Reauth):
-    new_email: str = Field(max_length=254)
+    new_email: Text(254)
 
 
 class CodeIn(BaseModel):
-    code: str = Field(max_length=10)
+    code: Text(10)
 
 
 class SessionOut(BaseModel):
     id: int
     current: bool
-    started_at: datetime
-    last_seen_at: datetime
+    started_at: Timestamp
+    last_seen_at: Timestamp
     ip_address: str
     user_agent: str
 

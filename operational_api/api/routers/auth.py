@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from operational_api.api.context import Principal, current_session, get_db, pending_session, require
+from operational_api.api.schemas import Text
 from operational_api.db.models import Membership, User
 from operational_api.db.security_models import CompanySecurityPolicy, UserSession
 from operational_api.security import accounts, audit, csrf, mail, sessions, totp
@@ -43,34 +44,34 @@ def fail_audited(db: Session, status: int, detail: str, event: str, **audit_fiel
 
 
 class RegisterIn(BaseModel):
-    email: str = Field(max_length=254)
-    password: str = Field(max_length=1000)
-    full_name: str = Field(min_length=1, max_length=200)
+    email: Text(254)
+    password: Text(1000)
+    full_name: Text(200, 1)
 
 
 class TokenIn(BaseModel):
-    token: str = Field(max_length=200)
+    token: Text(200)
 
 
 class LoginIn(BaseModel):
-    email: str = Field(max_length=254)
-    password: str = Field(max_length=1000)
+    email: Text(254)
+    password: Text(1000)
 
 
 class SecondFactorIn(BaseModel):
-    code: str | None = Field(None, max_length=10)
-    recovery_code: str | None = Field(None, max_length=40)
+    code: Text(10) | None = None
+    recovery_code: Text(40) | None = None
 
 
 class ResetRequestIn(BaseModel):
-    email: str = Field(max_length=254)
+    email: Text(254)
 
 
 class ResetConfirmIn(BaseModel):
-    token: str = Field(max_length=200)
-    new_password: str = Field(max_length=1000)
-    code: str | None = Field(None, max_length=10)
-    recovery_code: str | None = Field(None, max_length=40)
+    token: Text(200)
+    new_password: Text(1000)
+    code: Text(10) | None = None
+    recovery_code: Text(40) | None = None
 
 
 ACCEPTED = {"detail": "if the address can be used, a message is on its way to it"}

@@ -15,7 +15,9 @@ def live() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/health/ready", summary="The process can serve: the ops DB answers")
+@router.get("/health/ready", summary="The process can serve: the ops DB answers",
+            responses={503: {"description": "The ops DB does not answer", "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}})
 def ready(request: Request):
     try:
         with request.app.state.engine.connect() as conn:

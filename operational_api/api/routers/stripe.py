@@ -6,7 +6,6 @@ body is its authentication, so it must stay exempt from cookie-session CSRF chec
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
@@ -18,6 +17,7 @@ from ez360.money import from_minor
 from ez360.settings import Settings
 from operational_api.api.context import Principal, get_db, require
 from operational_api.api.problems import problem
+from operational_api.api.schemas import Timestamp
 from operational_api.db.models import Company, Invoice
 from operational_api.db.scoped import Scoped
 from operational_api.stripe_integration import intents, processing, queue, signature
@@ -51,8 +51,8 @@ class StripeEventOut(BaseModel):
     status: str
     attempts: int
     last_error: str | None
-    next_attempt_at: datetime | None
-    received_at: datetime
+    next_attempt_at: Timestamp | None
+    received_at: Timestamp
     created: int
 
 

@@ -5,7 +5,7 @@ token outlive its own expiry and revocation)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from operational_api.api.context import Principal, get_db, require
 from operational_api.api.routers.auth import client_ip
+from operational_api.api.schemas import Text, Timestamp
 from operational_api.db.models import ApiToken, Company, User
 from operational_api.db.scoped import Scoped
 from operational_api.security import audit
@@ -22,8 +23,8 @@ router = APIRouter(prefix="/api/v1/companies/{company_id}/tokens", tags=["tokens
 
 
 class TokenIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
-    role: str = Field(max_length=20)
+    name: Text(100, 1)
+    role: Text(20)
     expires_in_days: int = Field(90, ge=1, le=365)
 
 
@@ -33,10 +34,10 @@ class TokenOut(BaseModel):
     role: str
     display_prefix: str
     user_id: int
-    created_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    created_at: Timestamp
+    expires_at: Timestamp
+    revoked_at: Timestamp | None
+    last_used_at: Timestamp | None
 
 
 class CreatedToken(TokenOut):
