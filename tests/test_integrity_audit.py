@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from ez360.cli import app as cli
 from operational_api.db.audit_trail import Actor, set_actor
 from operational_api.db.engine import make_engine
-from operational_api.db.models import AuditLog
+from operational_api.db.models import AuditLog, Client, Company
 from operational_api.services import audit, companies, invoicing, records
 from tests.support.integrity import engine_url, session_scope
 
@@ -135,3 +135,25 @@ def test_verify_finds_nothing_after_normal_work_through_the_services(books):
     url, ids = books
     with session_scope(url) as s:
         assert audit.verify(s) == []
+
+
+def test_audit_verify_detects_a_draft_invoice_and_an_expense_changed_behind_the_apis_back(books):
+    url, ids = books
+    with session_scope(url) as s, s.begin():
+        set_actor(s, Actor(ids["user"], f"user:{ids['user']}", "req-43"))
+        acme = s.get(Company, ids["acme"])
+        client = s.get(Client, ids["client"])
+        draft = invoicing.create_invoice(s, acme, client, [invoicing.LineInput("draft", Decimal(2), 500)])
+        expense = records.record_expense(s, acme, category="software", amount_minor=4500, incurred_on=date(2026, 2, 1))
+        draft_id, expense_id = draft.id, expense.id
+    with session_scope(url) as s:
+        assert audit.verify(s) == []
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE invoices SET notes = 'edited in SQL' WHERE id = :id"), {"id": draft_id})
+        conn.execute(text("UPDATE expenses SET vendor = 'someone else' WHERE id = :id"), {"id": expense_id})
+    engine.dispose()
+    result = _verify()
+    assert result.exit_code == 1
+    assert f"invoice {draft_id} differs from its last audited state in notes" in result.output
+    assert f"expense {expense_id} differs from its last audited state in vendor" in result.output
