@@ -177,3 +177,20 @@ def test_demo_users_sign_in_with_the_demo_password_and_owners_are_asked_to_enrol
     setup = owner.post("/api/v1/account/2fa/setup", json={"password": demo_password}).json()
     owner.post("/api/v1/account/2fa/enable", json={"code": Codes.next(setup["secret"])})
     assert owner.get(f"/api/v1/companies/{company_id}").status_code == 200
+
+
+def test_mail_sending_requests_are_rationed_so_nobody_can_flood_an_inbox(world):
+    address = world.email("acme", "viewer")
+    with smtp_server(world.settings.smtp_port) as inbox:
+        client = world.client().http
+        answers = [client.post("/api/v1/auth/password-reset", json={"email": address}) for _ in range(5)]
+        inbox.wait_for(3)
+        register = client.post("/api/v1/auth/register", json={"email": address, "password": NEW_PASSWORD,
+                                                                "full_name": "Again"})
+    assert [a.status_code for a in answers] == [202, 202, 202, 429, 429]
+    assert int(answers[3].headers["retry-after"]) >= 30
+    assert answers[3].headers["content-type"] == "application/problem+json"
+    assert register.status_code == 429  # the same addressee, whichever flow asks
+    assert len(inbox.bodies_to(address)) == 3
+    other = world.client().http.post("/api/v1/auth/password-reset", json={"email": world.email("acme", "staff")})
+    assert other.status_code == 202  # another addressee from the same client is still served

@@ -3,6 +3,8 @@ each company's 2FA policy. Answers never reveal whether an address has an accoun
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -12,7 +14,7 @@ from operational_api.api.context import Principal, current_session, get_db, pend
 from operational_api.api.schemas import Text
 from operational_api.db.models import Membership, User
 from operational_api.db.security_models import CompanySecurityPolicy, UserSession
-from operational_api.security import accounts, audit, csrf, mail, sessions, totp
+from operational_api.security import accounts, audit, csrf, mail, sessions, throttle, totp
 from operational_api.services.companies import ROLES
 
 router = APIRouter(tags=["auth"])
@@ -77,8 +79,26 @@ class ResetConfirmIn(BaseModel):
 ACCEPTED = {"detail": "if the address can be used, a message is on its way to it"}
 
 
+# Requests that send email are rationed so nobody can flood an inbox or our mail server through us:
+# per addressee 3 in a row, then waits of 1 and 2 min, then an hour's pause; per client address 10, then 30.
+MAIL_PER_ADDRESSEE = throttle.Limits(free_attempts=3, delay_seconds=60, lockout_threshold=6,
+                                     lockout=timedelta(hours=1), window=timedelta(hours=1))
+MAIL_PER_CLIENT = throttle.Limits(free_attempts=10, delay_seconds=10, lockout_threshold=30,
+                                  lockout=timedelta(hours=1), window=timedelta(hours=1))
+
+
+def ration_mail(request: Request, email: str) -> None:
+    ip = client_ip(request)
+    verdict = throttle.attempt(request.app.state.sessionmaker,
+                               [(throttle.account_key("mail", email.strip().lower()), MAIL_PER_ADDRESSEE),
+                                (throttle.account_key("mail-ip", ip), MAIL_PER_CLIENT)], ip=ip)
+    if not verdict.allowed:
+        raise throttled(verdict.retry_after)
+
+
 @router.post(f"{AUTH}/register", status_code=202, summary="Create an account (a verification link is emailed)")
 def register(body: RegisterIn, request: Request, background: BackgroundTasks, db: Session = Depends(get_db)):
+    ration_mail(request, body.email)
     ids = accounts.register(db, request.app.state.settings, email=body.email, password=body.password,
                             full_name=body.full_name, ip=client_ip(request))
     db.commit()
@@ -171,6 +191,7 @@ def current(request: Request, row: UserSession = Depends(current_session), db: S
 @router.post(f"{AUTH}/password-reset", status_code=202, summary="Email a password reset link")
 def request_reset(body: ResetRequestIn, request: Request, background: BackgroundTasks,
                   db: Session = Depends(get_db)):
+    ration_mail(request, body.email)
     ids = accounts.request_password_reset(db, request.app.state.settings, body.email, ip=client_ip(request))
     db.commit()
     send_soon(request, background, ids)
