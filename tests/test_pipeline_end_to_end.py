@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from datetime import date
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -55,16 +56,18 @@ def raw_counts(settings, schema: str, tables: list[str]) -> dict[str, int]:
 
 
 def add_negative_revenue_invoice(settings) -> None:
-    """A bad record straight into the ops DB: dbt's tests pass, the GX gate must refuse it."""
-    engine = create_engine(settings.database_url)
+    """A bad row lands in the warehouse's raw layer (the ops DB's own triggers would refuse it): dbt's tests
+    pass, the GX gate must refuse it."""
+    from ez360.warehouse import parse_warehouse_url
+
+    engine = create_engine(parse_warehouse_url(settings.warehouse_url).sqlalchemy_url())
     with engine.begin() as conn:
-        company, client = conn.execute(text("select company_id, id from clients order by id limit 1")).one()
-        conn.execute(text("""insert into invoices (company_id, client_id, number, status, currency, issue_date,
-                             due_date, subtotal_minor, tax_minor, total_minor, amount_paid_minor,
-                             created_at, updated_at)
-                             values (:c, :k, 'BAD-0001', 'sent', 'USD', '2031-01-15', '2031-02-14',
-                                     -99999999, 0, -99999999, 0, '2031-01-15', '2031-01-15')"""),
-                     {"c": company, "k": client})
+        row = dict(conn.execute(text("select * from raw_ops.invoices where status = 'sent' limit 1")).mappings().one())
+        row.update(id=999999, number="BAD-0001", issue_date=date(2031, 1, 15), subtotal_minor=-99999999, tax_minor=0,
+                   total_minor=-99999999, _dlt_id="bad-row-1")
+        columns = ", ".join(row)
+        conn.execute(text(f"insert into raw_ops.invoices ({columns}) values ({', '.join(':' + c for c in row)})"),
+                     row)
     engine.dispose()
 
 
