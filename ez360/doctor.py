@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,8 +136,31 @@ def check_demo_data(s: Settings) -> Finding:
     return Finding("demo data", "EZ360_DEMO_DIR", True, str(s.demo_dir))
 
 
+def check_webhooks(s: Settings) -> Finding:
+    mode = "live" if s.stripe_livemode else "test"
+    setting = f"EZ360_STRIPE_WEBHOOK_SECRETS_{mode.upper()}"
+    if not s.stripe_webhook_secrets():
+        return Finding("Stripe webhooks", setting, False, f"no {mode} signing secret: /webhooks/stripe answers 503",
+                       "copy the endpoint's signing secret (whsec_...) from the Stripe dashboard",
+                       blocking=s.environment == "production")
+    return Finding("Stripe webhooks", setting, True, f"{len(s.stripe_webhook_secrets())} {mode} secret(s)")
+
+
+def check_smtp(s: Settings) -> Finding:
+    try:
+        with socket.create_connection((s.smtp_host, s.smtp_port), timeout=3):
+            pass
+    except OSError as exc:
+        return Finding("SMTP", "EZ360_SMTP_HOST", False,
+                       f"{s.smtp_host}:{s.smtp_port} unreachable ({exc.strerror or exc}): mail waits in the outbox",
+                       "point EZ360_SMTP_HOST/EZ360_SMTP_PORT at your mail server",
+                       blocking=s.environment == "production")
+    return Finding("SMTP", "EZ360_SMTP_HOST", True, f"{s.smtp_host}:{s.smtp_port}")
+
+
 CHECKS: tuple[Callable[[Settings], Finding], ...] = (
-    check_ops_db, check_warehouse, check_dagster, check_stripe, check_erpnext, check_demo_data,
+    check_ops_db, check_warehouse, check_dagster, check_stripe, check_erpnext, check_demo_data, check_webhooks,
+    check_smtp,
 )
 
 

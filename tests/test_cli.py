@@ -80,3 +80,14 @@ def test_seed_refuses_to_replace_data_without_reset_and_replaces_it_with():
 def test_serve_rejects_an_unknown_target():
     result = runner.invoke(app, ["serve", "everything"])
     assert result.exit_code == 2 and "choose one of" in result.output
+
+
+def test_doctor_fails_in_production_without_webhook_secrets_or_mail_server(monkeypatch):
+    monkeypatch.setenv("EZ360_ENVIRONMENT", "production")
+    monkeypatch.setenv("EZ360_STRIPE_API_KEY", "sk_live_example")
+    monkeypatch.setenv("EZ360_STRIPE_WEBHOOK_SECRETS_LIVE", "")
+    monkeypatch.setenv("EZ360_SMTP_PORT", "1")
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code != 0
+    assert "EZ360_STRIPE_WEBHOOK_SECRETS_LIVE: no live signing secret" in result.output
+    assert "FAIL SMTP" in result.output
