@@ -48,8 +48,9 @@ def main() -> None:
     engine = create_engine(parse_warehouse_url(settings.warehouse_url).sqlalchemy_url())
     with engine.connect() as conn:
         rows = dict(conn.execute(text(
-            "select table_schema, sum(estimated_size) from duckdb_tables() "
-            "where table_schema like 'raw_%' and table_name not like '_dlt%' group by 1 order by 1")).all())
+            "select schema_name, sum(estimated_size) from duckdb_tables() "
+            "where schema_name in ('raw_ops', 'raw_stripe', 'raw_erpnext') "
+            "and table_name not like '\\_dlt%' escape '\\' group by 1 order by 1")).all())
     engine.dispose()
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
