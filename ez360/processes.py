@@ -124,6 +124,7 @@ def stop(procs: list[subprocess.Popen]) -> None:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=10)
 
 
 def _tail(path: Path, lines: int = 20) -> str:

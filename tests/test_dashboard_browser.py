@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 
 from ez360.warehouse import parse_warehouse_url
 from pipelines.publish import publish, record_gate_failure
+from tests.support.platform import free_port
 from tests.test_publish import EXPECTED_GROSS, MART, duckdb_settings, make_duckdb_warehouse
 
 pytestmark = pytest.mark.slow
@@ -27,11 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 TIMEOUT_MS = 30_000
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Dashboard:
@@ -42,7 +37,7 @@ class Dashboard:
         self.var_dir = var_dir
         self.warehouse = parse_warehouse_url(settings.warehouse_url)
         self.published_dir = settings.published_dir
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         env = {k: v for k, v in os.environ.items() if not k.startswith(("EZ360_", "STREAMLIT_"))}

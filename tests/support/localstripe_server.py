@@ -10,7 +10,6 @@ second after the event.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from ez360.processes import stop
+from tests.support.platform import free_port
 
 TEST_CARD = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2030", "cvc": "123"}
 
@@ -35,11 +37,6 @@ logging.basicConfig(level=logging.INFO, format="%(message)s")  # webhook deliver
 web.run_app(server.app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 """
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ class LocalStripe:
 @contextmanager
 def localstripe_server(log_dir: Path, startup_timeout: float = 20.0) -> Iterator[LocalStripe]:
     """Start an empty localstripe; yield it once it answers; stop it (and only it) afterwards."""
-    port = _free_port()
+    port = free_port()
     log_path = log_dir / f"localstripe-{port}.log"
     log_file = log_path.open("wb")
     proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(port)], stdout=log_file, stderr=log_file)
@@ -89,12 +86,7 @@ def localstripe_server(log_dir: Path, startup_timeout: float = 20.0) -> Iterator
                 time.sleep(0.1)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop([proc])
         log_file.close()
 
 

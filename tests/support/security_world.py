@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import httpx
 import pyotp
 from fastapi.testclient import TestClient
 
+from ez360.processes import stop
 from ez360.settings import Settings
 from operational_api.app import create_app
 from operational_api.db import schema
@@ -26,6 +26,7 @@ from operational_api.db.models import utcnow
 from operational_api.db.security_models import UserSecurity
 from operational_api.security import passwords
 from operational_api.services import companies
+from tests.support.platform import free_port  # noqa: F401 - re-exported for the security tests
 
 PASSWORD = "quiet-lantern-orbit-42"
 ROLES = ("owner", "admin", "finance", "staff", "viewer")
@@ -137,11 +138,6 @@ class Browser:
         return self.http.cookies.get(self.world.settings.session_cookie_name)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 # --- a real SMTP server ---------------------------------------------------------------------------
 
@@ -207,9 +203,4 @@ def uvicorn_process(database_url: str, log: Path, **env_settings) -> Iterator[st
             time.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop([proc])
