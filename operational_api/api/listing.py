@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated
 
@@ -67,3 +68,11 @@ def paginate(db: Session, stmt: Select, model, *, sort: str, cursor: str | None,
     last = rows[-1]
     token = json.dumps([sort, _encode(getattr(last, key)), last.id])
     return rows, base64.urlsafe_b64encode(token.encode()).decode()
+
+
+def where_given(stmt: Select, *filters: tuple[object, Callable[[], object]]) -> Select:
+    """Apply the condition of each filter whose query parameter was given (conditions are built lazily)."""
+    for value, condition in filters:
+        if value is not None:
+            stmt = stmt.where(condition())
+    return stmt

@@ -8,7 +8,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from operational_api.api.deps import Ctx, company_ctx, company_router
-from operational_api.api.listing import Cursor, Limit, paginate, sort_query
+from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
 from operational_api.api.schemas import Page, Text, Timestamp
 from operational_api.db.audit_trail import AUDITED
 from operational_api.db.models import AuditLog
@@ -53,15 +53,14 @@ def list_audit(ctx: Ctx = Depends(company_ctx("audit:read")), limit: Limit = 50,
                entity_id: int | None = Query(None, ge=1, le=2**31 - 1), action: Action | None = None,
                actor_user_id: int | None = Query(None, ge=1, le=2**31 - 1), request_id: Text(100) | None = None):
     stmt = ctx.scoped.select(AuditLog)
-    for value, condition in (
+    stmt = where_given(
+        stmt,
         (entity_type, lambda: AuditLog.entity_type == entity_type),
         (entity_id, lambda: AuditLog.entity_id == entity_id),
         (action, lambda: AuditLog.action == action),
         (actor_user_id, lambda: AuditLog.actor_user_id == actor_user_id),
         (request_id, lambda: AuditLog.request_id == request_id),
-    ):
-        if value is not None:
-            stmt = stmt.where(condition())
+    )
     rows, nxt = paginate(ctx.db, stmt, AuditLog, sort=sort, cursor=cursor, limit=limit)
     return Page[AuditOut](items=[AuditOut.model_validate(r, from_attributes=True) for r in rows], next_cursor=nxt)
 

@@ -10,7 +10,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict
 
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
-from operational_api.api.listing import Cursor, Limit, paginate, sort_query
+from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
 from operational_api.api.routers.clients import DELETED_QUERY, Deleted, filter_deleted
 from operational_api.api.schemas import Amount, Page, Text, Timestamp, money, to_minor
 from operational_api.db.models import Expense, Project
@@ -78,15 +78,14 @@ def list_expenses(ctx: Ctx = Depends(company_ctx("expenses:read")), limit: Limit
                   billable: bool | None = None, date_from: date | None = Query(None, alias="from"),
                   date_to: date | None = Query(None, alias="to"), deleted: Deleted = DELETED_QUERY):
     stmt = filter_deleted(ctx.scoped.select(Expense), Expense, deleted)
-    for value, condition in (
+    stmt = where_given(
+        stmt,
         (category, lambda: Expense.category == category),
         (project_id, lambda: Expense.project_id == project_id),
         (billable, lambda: Expense.billable == billable),
         (date_from, lambda: Expense.incurred_on >= date_from),
         (date_to, lambda: Expense.incurred_on <= date_to),
-    ):
-        if value is not None:
-            stmt = stmt.where(condition())
+    )
     rows, nxt = paginate(ctx.db, stmt, Expense, sort=sort, cursor=cursor, limit=limit)
     return Page[ExpenseOut](items=[out(e) for e in rows], next_cursor=nxt)
 

@@ -11,7 +11,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
-from operational_api.api.listing import Cursor, Limit, paginate, sort_query
+from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
 from operational_api.api.routers.clients import DELETED_QUERY, Deleted, filter_deleted
 from operational_api.api.schemas import Amount, Page, Text, Timestamp, money, to_minor
 from operational_api.db.models import Client, CreditNote, Invoice, Project
@@ -167,7 +167,8 @@ def list_invoices(ctx: Ctx = Depends(company_ctx("invoices:read")), limit: Limit
     stmt = filter_deleted(ctx.scoped.select(Invoice), Invoice, deleted)
     today = _today()
     is_overdue = Invoice.status.in_(invoicing.OPEN_STATES) & (Invoice.due_date < today)
-    for value, condition in (
+    stmt = where_given(
+        stmt,
         (status, lambda: Invoice.status == status),
         (client_id, lambda: Invoice.client_id == client_id),
         (project_id, lambda: Invoice.project_id == project_id),
@@ -175,9 +176,7 @@ def list_invoices(ctx: Ctx = Depends(company_ctx("invoices:read")), limit: Limit
         (overdue, lambda: is_overdue if overdue else ~is_overdue),
         (issued_from, lambda: Invoice.issue_date >= issued_from),
         (issued_to, lambda: Invoice.issue_date <= issued_to),
-    ):
-        if value is not None:
-            stmt = stmt.where(condition())
+    )
     rows, nxt = paginate(ctx.db, stmt, Invoice, sort=sort, cursor=cursor, limit=limit)
     return Page[InvoiceOut](items=[out(ctx, i) for i in rows], next_cursor=nxt)
 

@@ -10,7 +10,7 @@ from fastapi import Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
-from operational_api.api.listing import Cursor, Limit, paginate, sort_query
+from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
 from operational_api.api.schemas import Amount, Page, Text, Timestamp, money, to_minor
 from operational_api.db.models import Account, ClosedPeriod, JournalEntry
 from operational_api.services import ledger
@@ -146,15 +146,14 @@ def list_entries(ctx: Ctx = Depends(company_ctx("ledger:read")), limit: Limit = 
                  currency: Text(3) | None = None, date_from: date | None = Query(None, alias="from"),
                  date_to: date | None = Query(None, alias="to")):
     stmt = ctx.scoped.select(JournalEntry)
-    for value, condition in (
+    stmt = where_given(
+        stmt,
         (status, lambda: JournalEntry.status == status),
         (source_type, lambda: JournalEntry.source_type == source_type),
         (currency, lambda: JournalEntry.currency == (currency or "").upper()),
         (date_from, lambda: JournalEntry.entry_date >= date_from),
         (date_to, lambda: JournalEntry.entry_date <= date_to),
-    ):
-        if value is not None:
-            stmt = stmt.where(condition())
+    )
     rows, nxt = paginate(ctx.db, stmt, JournalEntry, sort=sort, cursor=cursor, limit=limit)
     return Page[EntryOut](items=[entry_out(ctx, e) for e in rows], next_cursor=nxt)
 

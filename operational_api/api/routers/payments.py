@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
-from operational_api.api.listing import Cursor, Limit, paginate, sort_query
+from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
 from operational_api.api.schemas import Amount, Page, Text, Timestamp, money, to_minor
 from operational_api.db.models import Client, Invoice, Payment, PaymentAllocation, Refund
 from operational_api.services import payments
@@ -135,16 +135,15 @@ def list_payments(ctx: Ctx = Depends(company_ctx("payments:read")), limit: Limit
                   currency: Text(3) | None = None, date_from: date | None = Query(None, alias="from"),
                   date_to: date | None = Query(None, alias="to"), stripe_charge_id: Text(60) | None = None):
     stmt = ctx.scoped.select(Payment)
-    for value, condition in (
+    stmt = where_given(
+        stmt,
         (client_id, lambda: Payment.client_id == client_id),
         (method, lambda: Payment.method == method),
         (currency, lambda: Payment.currency == (currency or "").upper()),
         (date_from, lambda: Payment.received_on >= date_from),
         (date_to, lambda: Payment.received_on <= date_to),
         (stripe_charge_id, lambda: Payment.stripe_charge_id == stripe_charge_id),
-    ):
-        if value is not None:
-            stmt = stmt.where(condition())
+    )
     rows, nxt = paginate(ctx.db, stmt, Payment, sort=sort, cursor=cursor, limit=limit)
     return Page[PaymentOut](items=[out(ctx, p) for p in rows], next_cursor=nxt)
 

@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
-from operational_api.api.listing import Cursor, Limit, paginate, sort_query
+from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
 from operational_api.api.routers.clients import DELETED_QUERY, Deleted, filter_deleted
 from operational_api.api.schemas import Amount, Page, Text, Timestamp, money, to_minor
 from operational_api.db.models import Membership, Project, TimeEntry, User
@@ -84,15 +84,14 @@ def list_time(ctx: Ctx = Depends(company_ctx("time:read")), limit: Limit = 50, c
               date_from: date | None = Query(None, alias="from"), date_to: date | None = Query(None, alias="to"),
               deleted: Deleted = DELETED_QUERY):
     stmt = filter_deleted(ctx.scoped.select(TimeEntry), TimeEntry, deleted)
-    for value, condition in (
+    stmt = where_given(
+        stmt,
         (project_id, lambda: TimeEntry.project_id == project_id),
         (user_id, lambda: TimeEntry.user_id == user_id),
         (billable, lambda: TimeEntry.billable == billable),
         (date_from, lambda: TimeEntry.work_date >= date_from),
         (date_to, lambda: TimeEntry.work_date <= date_to),
-    ):
-        if value is not None:
-            stmt = stmt.where(condition())
+    )
     rows, nxt = paginate(ctx.db, stmt, TimeEntry, sort=sort, cursor=cursor, limit=limit)
     return Page[TimeOut](items=[out(t) for t in rows], next_cursor=nxt)
 

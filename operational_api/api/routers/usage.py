@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from operational_api.api.deps import Ctx, company_ctx, company_router
-from operational_api.api.listing import Cursor, Limit, paginate, sort_query
+from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
 from operational_api.api.schemas import Page, Timestamp
 from operational_api.db.models import UsageEvent
 from operational_api.services import onboarding
@@ -59,14 +59,13 @@ def list_usage(ctx: Ctx = Depends(company_ctx("usage:read")), limit: Limit = 50,
                until: datetime | None = None):
     since, until = _utc(since, "since"), _utc(until, "until")
     stmt = ctx.scoped.select(UsageEvent)
-    for value, condition in (
+    stmt = where_given(
+        stmt,
         (event_name, lambda: UsageEvent.event_name == event_name),
         (user_id, lambda: UsageEvent.user_id == user_id),
         (since, lambda: UsageEvent.occurred_at >= since),
         (until, lambda: UsageEvent.occurred_at < until),
-    ):
-        if value is not None:
-            stmt = stmt.where(condition())
+    )
     rows, nxt = paginate(ctx.db, stmt, UsageEvent, sort=sort, cursor=cursor, limit=limit)
     return Page[UsageOut](items=[UsageOut.model_validate(r, from_attributes=True) for r in rows], next_cursor=nxt)
 
