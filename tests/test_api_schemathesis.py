@@ -3,8 +3,6 @@ no 5xx, and every answer (status, content type, body) conforms to the document."
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -18,11 +16,6 @@ from schemathesis.specs.openapi.checks import (
 from tests.support.integrity import build_api_world, engine_url
 
 EXAMPLES = 25
-MODULES = ("audit", "clients", "companies", "company_create", "company_settings", "credit_notes", "expenses",
-           "invoices", "ledger", "members", "payments", "projects", "time_entries", "usage")
-OURS = {(method, route.path) for name in MODULES
-        for route in importlib.import_module(f"operational_api.api.routers.{name}").router.routes
-        for method in route.methods}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -65,7 +58,7 @@ def test_api_conforms_to_its_openapi_document(api):
     assert not failures, "\n\n".join(failures)
 
 
-def test_every_request_body_of_the_records_api_documents_an_example(tmp_path):
+def test_every_request_body_documents_an_example(tmp_path):
     from ez360.settings import Settings
     from operational_api.app import create_app
 
@@ -74,7 +67,7 @@ def test_every_request_body_of_the_records_api_documents_an_example(tmp_path):
     bodies = 0
     for path, methods in doc["paths"].items():
         for method, operation in methods.items():
-            if (method.upper(), path) not in OURS or "requestBody" not in operation:
+            if "requestBody" not in operation:
                 continue
             ref = operation["requestBody"]["content"]["application/json"]["schema"]
             ref = ref.get("$ref") or next(s["$ref"] for s in ref.get("anyOf", []) if "$ref" in s)
@@ -82,6 +75,6 @@ def test_every_request_body_of_the_records_api_documents_an_example(tmp_path):
             assert schema.get("examples"), f"{method.upper()} {path} has no request example"
             bodies += 1
         assert "summary" in next(iter(methods.values())), path
-    assert bodies >= 20
+    assert bodies >= 35
     problem = doc["paths"]["/api/v1/companies/{company_id}/invoices/{invoice_id}"]["patch"]["responses"]["409"]
     assert "application/problem+json" in problem["content"]

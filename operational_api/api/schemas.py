@@ -91,3 +91,8 @@ def money(minor: int, currency: str) -> Decimal:
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page; null on the last")
+
+
+def example(**fields: Any) -> ConfigDict:
+    """A request model's OpenAPI example, as keyword arguments."""
+    return ConfigDict(json_schema_extra={"examples": [fields]})

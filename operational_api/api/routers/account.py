@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from operational_api.api.context import current_session, get_db
 from operational_api.api.routers.auth import client_ip, fail_audited, send_soon, throttled
-from operational_api.api.schemas import Text, Timestamp
+from operational_api.api.schemas import Text, Timestamp, example
 from operational_api.db.models import User, utcnow
 from operational_api.db.security_models import SecurityEvent, UserSecurity, UserSession
 from operational_api.security import accounts, audit, mail, passwords, sessions, totp
@@ -21,22 +21,30 @@ router = APIRouter(prefix="/api/v1/account", tags=["account"])
 
 
 class Reauth(BaseModel):
+    model_config = example(password="your current password", code="123456")
+
     password: Text(1000)
     code: Text(10) | None = None
     recovery_code: Text(40) | None = None
 
 
 class PasswordIn(BaseModel):
+    model_config = example(current_password="old long passphrase", new_password="a new long passphrase", code="123456")
+
     current_password: Text(1000)
     new_password: Text(1000)
     code: Text(10) | None = None
 
 
 class EmailIn(Reauth):
+    model_config = example(password="your current password", code="123456", new_email="new@example.com")
+
     new_email: Text(254)
 
 
 class CodeIn(BaseModel):
+    model_config = example(code="123456")
+
     code: Text(10)
 
 

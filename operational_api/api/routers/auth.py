@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from operational_api.api.context import Principal, current_session, get_db, pending_session, require
-from operational_api.api.schemas import Text
+from operational_api.api.schemas import Text, example
 from operational_api.db.models import Membership, User
 from operational_api.db.security_models import CompanySecurityPolicy, UserSession
 from operational_api.security import accounts, audit, csrf, mail, sessions, throttle, totp
@@ -46,30 +46,42 @@ def fail_audited(db: Session, status: int, detail: str, event: str, **audit_fiel
 
 
 class RegisterIn(BaseModel):
+    model_config = example(email="ana@example.com", password="a long memorable passphrase", full_name="Ana Silva")
+
     email: Text(254)
     password: Text(1000)
     full_name: Text(200, 1)
 
 
-class TokenIn(BaseModel):
+class EmailLinkIn(BaseModel):
+    model_config = example(token="the token from the emailed link")
+
     token: Text(200)
 
 
 class LoginIn(BaseModel):
+    model_config = example(email="ana@example.com", password="a long memorable passphrase")
+
     email: Text(254)
     password: Text(1000)
 
 
 class SecondFactorIn(BaseModel):
+    model_config = example(code="123456")
+
     code: Text(10) | None = None
     recovery_code: Text(40) | None = None
 
 
 class ResetRequestIn(BaseModel):
+    model_config = example(email="ana@example.com")
+
     email: Text(254)
 
 
 class ResetConfirmIn(BaseModel):
+    model_config = example(token="the token from the emailed link", new_password="a new long passphrase", code="123456")
+
     token: Text(200)
     new_password: Text(1000)
     code: Text(10) | None = None
@@ -107,7 +119,7 @@ def register(body: RegisterIn, request: Request, background: BackgroundTasks, db
 
 
 @router.post(f"{AUTH}/verify-email", summary="Confirm an email address with the emailed link's token")
-def verify_email(body: TokenIn, request: Request, background: BackgroundTasks, db: Session = Depends(get_db)):
+def verify_email(body: EmailLinkIn, request: Request, background: BackgroundTasks, db: Session = Depends(get_db)):
     user, ids = accounts.verify_email(db, body.token, ip=client_ip(request))
     if user is None:
         raise HTTPException(400, "this link is invalid, used or expired")
@@ -222,6 +234,8 @@ class PolicyOut(BaseModel):
 
 
 class PolicyIn(BaseModel):
+    model_config = example(two_factor_roles=["finance"])
+
     two_factor_roles: list[str] = Field(max_length=5)
 
 

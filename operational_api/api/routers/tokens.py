@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from operational_api.api.context import Principal, get_db, require
 from operational_api.api.routers.auth import client_ip
-from operational_api.api.schemas import Text, Timestamp
+from operational_api.api.schemas import Text, Timestamp, example
 from operational_api.db.models import ApiToken, Company, User
 from operational_api.db.scoped import Scoped
 from operational_api.security import audit
@@ -22,7 +22,9 @@ from operational_api.security.tokens import issue_token, revoke_token
 router = APIRouter(prefix="/api/v1/companies/{company_id}/tokens", tags=["tokens"])
 
 
-class TokenIn(BaseModel):
+class ApiTokenIn(BaseModel):
+    model_config = example(name="nightly export", role="viewer", expires_in_days=90)
+
     name: Text(100, 1)
     role: Text(20)
     expires_in_days: int = Field(90, ge=1, le=365)
@@ -49,7 +51,7 @@ def _out(row: ApiToken) -> dict:
 
 
 @router.post("", status_code=201, response_model=CreatedToken, summary="Create an API token (shown once)")
-def create_token(body: TokenIn, request: Request, principal: Principal = Depends(require("tokens:manage")),
+def create_token(body: ApiTokenIn, request: Request, principal: Principal = Depends(require("tokens:manage")),
                  db: Session = Depends(get_db)):
     if principal.via != "session":
         raise HTTPException(403, "API tokens cannot create API tokens: sign in to create one")
