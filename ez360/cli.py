@@ -129,7 +129,8 @@ def _serve(settings: Settings, names: list[str], host: str | None, port: int | N
         for name in names:
             with console.status(f"starting {name}"):
                 procs.append(processes.start(table[name], settings, settings.var_dir / "logs"))
-            console.print(f"  [green]{name}[/green] {table[name].url}  {table[name].purpose}")
+            where = table[name].url if table[name].port else "(no port)"
+            console.print(f"  [green]{name}[/green] {where}  {table[name].purpose}")
     except processes.ServiceError as exc:
         processes.stop(procs)
         raise _fail(str(exc)) from None
@@ -153,9 +154,11 @@ def _wait_forever(procs) -> None:
 
 def _targets(what: str) -> list[str]:
     if what == "all":
-        return ["stripe-sandbox", "erpnext-sandbox", "api", "dashboards", "dagster"]
+        return ["stripe-sandbox", "erpnext-sandbox", "api", "dashboards", "dagster", "dagster-daemon"]
     if what == "sandboxes":
         return ["stripe-sandbox", "erpnext-sandbox"]
+    if what == "dagster":
+        return ["dagster", "dagster-daemon"]
     return [what]
 
 
@@ -192,7 +195,7 @@ def demo(seed: int = typer.Option(None, help="Random seed (default EZ360_DEMO_SE
             raise _fail(f"pipeline run {outcome.run_id} did not complete")
         if not serve_uis:
             return
-        procs += _serve(settings, ["api", "dashboards", "dagster"], None, None)
+        procs += _serve(settings, ["api", "dashboards", "dagster", "dagster-daemon"], None, None)
         logins = json.loads((settings.demo_dir / "logins.json").read_text())["logins"]
         table = Table("company", "role", "email", "password", title="demo logins")
         for login in logins:

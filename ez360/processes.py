@@ -28,7 +28,7 @@ class Service:
     argv: list[str]
     host: str
     port: int
-    health_path: str
+    health_path: str | None  # None: no HTTP; healthy when still running after a short grace period
 
     @property
     def url(self) -> str:
@@ -83,6 +83,9 @@ def services(settings: Settings, host: str | None = None, port: int | None = Non
             "dagster", "Dagster UI (runs, assets, checks, schedules)",
             [str(Path(py).parent / "dagster-webserver"), "-m", "pipelines.definitions", "-h", host, "-p",
              str(pick(settings.dagster_port))], host, pick(settings.dagster_port), "/server_info"),
+        "dagster-daemon": Service(
+            "dagster-daemon", "Dagster daemon (runs schedules and sensors once you turn them on in the UI)",
+            [str(Path(py).parent / "dagster-daemon"), "run", "-m", "pipelines.definitions"], host, 0, None),
     }
 
 
@@ -94,7 +97,7 @@ def port_open(host: str, port: int) -> bool:
 
 def start(service: Service, settings: Settings, log_dir: Path, timeout: float = 120) -> subprocess.Popen:
     """Start a service and wait until it answers HTTP; fail with its log tail if it dies or stalls."""
-    if port_open(service.host, service.port):
+    if service.port and port_open(service.host, service.port):
         raise ServiceError(f"{service.name}: port {service.port} on {service.host} is already in use "
                            f"(stop what runs there or choose another port with --port / EZ360_*_PORT)")
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -102,6 +105,11 @@ def start(service: Service, settings: Settings, log_dir: Path, timeout: float = 
     log = log_path.open("wb")
     proc = subprocess.Popen(service.argv, env=child_env(settings), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
+    if service.health_path is None:
+        time.sleep(3)
+        if proc.poll() is not None:
+            raise ServiceError(f"{service.name} exited with {proc.returncode}:\n{_tail(log_path)}")
+        return proc
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

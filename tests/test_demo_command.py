@@ -93,6 +93,8 @@ def test_demo_serves_api_dashboards_and_dagster_with_revenue_for_every_company(t
         assert httpx.get(f"{host}:{settings.dagster_port}/server_info").status_code == 200
         for port in (settings.api_port, settings.dashboards_port, settings.dagster_port):
             assert f"{host}:{port}" in output
+        children = [" ".join(c.cmdline()) for c in psutil.Process(proc.pid).children(recursive=True)]
+        assert any("dagster-daemon" in c for c in children), "no Dagster daemon: schedules would never run"
 
         expected = gross_by_company(settings)
         with chromium() as browser:
