@@ -32,14 +32,14 @@ def _gate_warning(status) -> None:
     if status.has_published:
         st.warning(
             f"The latest pipeline run `{status.last_attempt_run_id}` "
-            f"({format_timestamp(status.last_attempt_at)}) failed its quality gate: {checks}. "
+            f"({format_timestamp(status.last_attempt_at)}) did not pass: {checks}. "
             f"The figures below are from the last good run `{status.last_published_run_id}` "
             f"published {format_timestamp(status.last_published_at)}.",
             icon="⚠️",
         )
     else:
         st.warning(
-            f"The latest pipeline run `{status.last_attempt_run_id}` failed its quality gate: {checks}. "
+            f"The latest pipeline run `{status.last_attempt_run_id}` did not pass: {checks}. "
             "Nothing has been published.",
             icon="⚠️",
         )

@@ -10,6 +10,8 @@ import dagster as dg
 import yaml
 
 from ez360.settings import Settings
+from ez360.warehouse import parse_warehouse_url
+from pipelines.publish import record_gate_failure
 
 
 @dataclass
@@ -43,6 +45,7 @@ def prepare_dagster_home(settings: Settings) -> Path:
 def run_pipeline(settings: Settings) -> PipelineOutcome:
     prepare_dagster_home(settings)
     from pipelines.definitions import defs  # imported late: loading parses the dbt project
+    from pipelines.gate_and_publish import GATE_CHECK
 
     with dg.DagsterInstance.get() as instance:
         job = defs.resolve_job_def("ez360_full_pipeline")
@@ -55,5 +58,12 @@ def run_pipeline(settings: Settings) -> PipelineOutcome:
             for e in result.get_asset_check_evaluations() if not e.passed
         )
         failed_steps = sorted({e.step_key for e in result.all_events if e.is_step_failure})
-        return PipelineOutcome(result.success and not failed_checks, result.run_id, materialized, failed_checks,
-                               failed_steps)
+        outcome = PipelineOutcome(result.success and not failed_checks, result.run_id, materialized, failed_checks,
+                                  failed_steps)
+    if not outcome.published and not any(check.endswith(f":{GATE_CHECK}") for check in failed_checks):
+        # the gate records its own failures; any other stop before publishing (ingest, dbt and its tests) is
+        # said here, so the dashboards keep the last good data and tell why it is not newer
+        reasons = [f"step {step}" for step in failed_steps] + [f"check {check}" for check in failed_checks]
+        record_gate_failure(parse_warehouse_url(settings.warehouse_url), settings.published_dir, outcome.run_id,
+                            reasons or ["run did not complete"])
+    return outcome

@@ -55,6 +55,11 @@ def raw_counts(settings, schema: str, tables: list[str]) -> dict[str, int]:
     return counts
 
 
+def _insert_raw_invoice(conn, row: dict) -> None:
+    placeholders = ", ".join(":" + column for column in row)
+    conn.execute(text(f"insert into raw_ops.invoices ({', '.join(row)}) values ({placeholders})"), row)
+
+
 def add_negative_revenue_invoice(settings) -> None:
     """A bad row lands in the warehouse's raw layer (the ops DB's own triggers would refuse it): dbt's tests
     pass, the GX gate must refuse it."""
@@ -65,9 +70,19 @@ def add_negative_revenue_invoice(settings) -> None:
         row = dict(conn.execute(text("select * from raw_ops.invoices where status = 'sent' limit 1")).mappings().one())
         row.update(id=999999, number="BAD-0001", issue_date=date(2031, 1, 15), subtotal_minor=-99999999, tax_minor=0,
                    total_minor=-99999999, _dlt_id="bad-row-1")
-        columns = ", ".join(row)
-        conn.execute(text(f"insert into raw_ops.invoices ({columns}) values ({', '.join(':' + c for c in row)})"),
-                     row)
+        _insert_raw_invoice(conn, row)
+    engine.dispose()
+
+
+def duplicate_a_raw_invoice(settings) -> None:
+    from ez360.warehouse import parse_warehouse_url
+
+    engine = create_engine(parse_warehouse_url(settings.warehouse_url).sqlalchemy_url())
+    with engine.begin() as conn:
+        conn.execute(text("delete from raw_ops.invoices where number = 'BAD-0001'"))
+        row = dict(conn.execute(text("select * from raw_ops.invoices where status = 'paid' limit 1")).mappings().one())
+        row["_dlt_id"] = "duplicate-row-1"
+        _insert_raw_invoice(conn, row)
     engine.dispose()
 
 
@@ -114,6 +129,16 @@ def check_the_whole_slice(settings):
     status = PublishedData(settings).status()
     assert status.latest_attempt_failed and status.last_published_run_id == second.run_id
     assert status.failed_checks
+
+    # a stop before the gate (here dbt's own tests refuse a duplicated raw row) is reported the same way
+    duplicate_a_raw_invoice(settings)
+    stopped = _run(settings)
+    assert not stopped.published and "warehouse_models" in stopped.failed_steps
+    status = PublishedData(settings).status()
+    assert status.latest_attempt_failed and status.last_attempt_run_id == stopped.run_id
+    assert status.failed_checks[0] == "step warehouse_models"
+    assert any("unique_stg_ops__invoices_invoice_id" in check for check in status.failed_checks)
+    assert published_revenue(settings) == expected
 
 
 def test_whole_slice_on_embedded_defaults(tmp_path, monkeypatch):
