@@ -213,3 +213,22 @@ def test_a_user_cannot_end_someone_elses_session(world):
     their_id = theirs.get("/api/v1/account/sessions").json()[0]["id"]
     assert mine.delete(f"/api/v1/account/sessions/{their_id}").status_code == 404
     assert theirs.get("/api/v1/auth/session").status_code == 200
+
+
+def test_a_role_change_ends_the_members_sessions_so_the_new_privilege_comes_with_a_new_session(world):
+    company = world.companies["acme"]
+    staff, owner = world.client(), world.client()
+    assert staff.login(world.email("acme", "staff")).status_code == 200
+    assert owner.login(world.email("acme", "owner")).status_code == 200
+    members = owner.get(f"/api/v1/companies/{company}/members").json()
+    staff_membership = next(m for m in members if m["email"] == world.email("acme", "staff"))
+    assert staff.get(f"/api/v1/companies/{company}/invoices").status_code == 200
+    changed = owner.request("PATCH", f"/api/v1/companies/{company}/members/{staff_membership['id']}",
+                            json={"role": "finance"})
+    assert changed.status_code == 200 and changed.json()["role"] == "finance"
+    assert staff.get(f"/api/v1/companies/{company}/invoices").status_code == 401
+    again = world.client()
+    assert again.login(world.email("acme", "staff")).status_code == 200
+    assert again.session_cookie() != staff.session_cookie()
+    assert again.get(f"/api/v1/companies/{company}/ledger/entries").status_code == 200  # finance may read it
+    assert owner.get(f"/api/v1/companies/{company}/members").status_code == 200  # the owner's session is intact

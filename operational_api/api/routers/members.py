@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
 from operational_api.api.schemas import Text, Timestamp
 from operational_api.db.models import Membership, User
+from operational_api.security import sessions
 from operational_api.services import companies
 from operational_api.services.errors import ValidationFailed
 
@@ -64,9 +65,16 @@ def invite(body: MemberIn, ctx: Ctx = Depends(company_ctx("members:manage"))):
 @router.patch("/{membership_id}", response_model=MemberOut, summary="Change a member's role")
 def change_role(membership_id: RowId, body: RoleIn, ctx: Ctx = Depends(company_ctx("members:manage"))):
     membership = ctx.get(Membership, membership_id)
-    return out(ctx, companies.change_role(ctx.db, ctx.company, membership, body.role, ctx.principal.role))
+    before = membership.role
+    changed = companies.change_role(ctx.db, ctx.company, membership, body.role, ctx.principal.role)
+    if changed.role != before:  # a privilege change: the member signs in again and gets a new session id
+        sessions.revoke_all(ctx.db, changed.user_id, "role_changed")
+    return out(ctx, changed)
 
 
 @router.delete("/{membership_id}", status_code=204, summary="Remove a member")
 def remove_member(membership_id: RowId, ctx: Ctx = Depends(company_ctx("members:manage"))):
-    companies.remove_member(ctx.db, ctx.company, ctx.get(Membership, membership_id), ctx.principal.role)
+    membership = ctx.get(Membership, membership_id)
+    user_id = membership.user_id
+    companies.remove_member(ctx.db, ctx.company, membership, ctx.principal.role)
+    sessions.revoke_all(ctx.db, user_id, "membership_removed")
