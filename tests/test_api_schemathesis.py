@@ -78,3 +78,27 @@ def test_every_request_body_documents_an_example(tmp_path):
     assert bodies >= 35
     problem = doc["paths"]["/api/v1/companies/{company_id}/invoices/{invoice_id}"]["patch"]["responses"]["409"]
     assert "application/problem+json" in problem["content"]
+
+
+# Arrays that are not record lists: a report, an alerting query, and the caller's own sessions.
+NOT_RECORD_LISTS = {"/api/v1/companies/{company_id}/ledger/trial-balance",
+                    "/api/v1/companies/{company_id}/stripe/events", "/api/v1/account/sessions"}
+
+
+def test_every_list_is_a_cursor_page_with_limit_and_sort(tmp_path):
+    from ez360.settings import Settings
+    from operational_api.app import create_app
+
+    doc = create_app(Settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'o.sqlite3'}")).openapi()
+    pages = 0
+    for path, methods in doc["paths"].items():
+        get = methods.get("get")
+        if not get or path in NOT_RECORD_LISTS:
+            continue
+        schema = get["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema.get("type") != "array", f"GET {path} returns a bare array: make it a cursor page"
+        if schema.get("$ref", "").rsplit("/", 1)[-1].startswith("Page_"):
+            params = {p["name"] for p in get.get("parameters", [])}
+            assert {"limit", "cursor", "sort"} <= params, f"GET {path} lacks {({'limit', 'cursor', 'sort'} - params)}"
+            pages += 1
+    assert pages >= 15

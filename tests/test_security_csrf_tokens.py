@@ -95,7 +95,7 @@ def test_token_routes_create_list_and_revoke_with_the_secret_shown_once_and_stor
     created = browser.post(base, json={"name": "reporting", "role": "viewer", "expires_in_days": 7}).json()
     secret = created["token"]
     assert secret.startswith("ez360_") and created["display_prefix"] == secret[:12]
-    listed = browser.get(base).json()
+    listed = browser.get(base).json()["items"]
     assert any(t["id"] == created["id"] for t in listed) and all("token" not in t for t in listed)
     engine = make_engine(world.url)
     with make_sessionmaker(engine)() as db:

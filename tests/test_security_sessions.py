@@ -220,7 +220,7 @@ def test_a_role_change_ends_the_members_sessions_so_the_new_privilege_comes_with
     staff, owner = world.client(), world.client()
     assert staff.login(world.email("acme", "staff")).status_code == 200
     assert owner.login(world.email("acme", "owner")).status_code == 200
-    members = owner.get(f"/api/v1/companies/{company}/members").json()
+    members = owner.get(f"/api/v1/companies/{company}/members").json()["items"]
     staff_membership = next(m for m in members if m["email"] == world.email("acme", "staff"))
     assert staff.get(f"/api/v1/companies/{company}/invoices").status_code == 200
     changed = owner.request("PATCH", f"/api/v1/companies/{company}/members/{staff_membership['id']}",

@@ -125,12 +125,13 @@ def _legs(lines: list[LineIn], currency: str) -> list[ledger.Leg]:
             for i, ln in enumerate(lines)]
 
 
-@router.get("/accounts", response_model=list[AccountOut], summary="The chart of accounts")
-def list_accounts(ctx: Ctx = Depends(company_ctx("ledger:read")), type: AccountType | None = None):
-    stmt = ctx.scoped.select(Account).order_by(Account.code)
-    if type:
-        stmt = stmt.where(Account.type == type)
-    return [AccountOut(id=a.id, code=a.code, name=a.name, type=a.type) for a in ctx.db.scalars(stmt)]
+@router.get("/accounts", response_model=Page[AccountOut], summary="The chart of accounts")
+def list_accounts(ctx: Ctx = Depends(company_ctx("ledger:read")), type: AccountType | None = None,
+                  limit: Limit = 100, cursor: Cursor = None, sort: str = sort_query(["code", "name", "id"], "code")):
+    stmt = where_given(ctx.scoped.select(Account), (type, lambda: Account.type == type))
+    rows, nxt = paginate(ctx.db, stmt, Account, sort=sort, cursor=cursor, limit=limit)
+    return Page[AccountOut](items=[AccountOut(id=a.id, code=a.code, name=a.name, type=a.type) for a in rows],
+                            next_cursor=nxt)
 
 
 @router.post("/accounts", response_model=AccountOut, status_code=201, summary="Add an account to the chart")
@@ -204,10 +205,12 @@ def reverse_entry(entry_id: RowId, body: ReverseIn | None = None, ctx: Ctx = Dep
     return entry_out(ctx, reversal)
 
 
-@router.get("/periods", response_model=list[PeriodOut], summary="Closed periods")
-def list_periods(ctx: Ctx = Depends(company_ctx("ledger:read"))):
-    return [PeriodOut(period=p.period, closed_at=p.closed_at, closed_by_id=p.closed_by_id)
-            for p in ctx.db.scalars(ctx.scoped.select(ClosedPeriod).order_by(ClosedPeriod.period))]
+@router.get("/periods", response_model=Page[PeriodOut], summary="Closed periods")
+def list_periods(ctx: Ctx = Depends(company_ctx("ledger:read")), limit: Limit = 50, cursor: Cursor = None,
+                 sort: str = sort_query(["period", "closed_at"], "period")):
+    rows, nxt = paginate(ctx.db, ctx.scoped.select(ClosedPeriod), ClosedPeriod, sort=sort, cursor=cursor, limit=limit)
+    return Page[PeriodOut](items=[PeriodOut(period=p.period, closed_at=p.closed_at, closed_by_id=p.closed_by_id)
+                                  for p in rows], next_cursor=nxt)
 
 
 @router.post("/periods", response_model=PeriodOut, status_code=201, summary="Close a month to postings")

@@ -9,7 +9,8 @@ from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
-from operational_api.api.schemas import Text, Timestamp
+from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
+from operational_api.api.schemas import Page, Text, Timestamp
 from operational_api.db.models import Membership, User
 from operational_api.security import sessions
 from operational_api.services import companies
@@ -47,9 +48,12 @@ def out(ctx: Ctx, m: Membership) -> MemberOut:
                      created_at=m.created_at)
 
 
-@router.get("", response_model=list[MemberOut], summary="Members and their roles")
-def list_members(ctx: Ctx = Depends(company_ctx("members:read"))):
-    return [out(ctx, m) for m in ctx.db.scalars(ctx.scoped.select(Membership).order_by(Membership.id))]
+@router.get("", response_model=Page[MemberOut], summary="Members and their roles")
+def list_members(ctx: Ctx = Depends(company_ctx("members:read")), limit: Limit = 50, cursor: Cursor = None,
+                 sort: str = sort_query(["id", "role", "created_at"], "id"), role: Role | None = None):
+    stmt = where_given(ctx.scoped.select(Membership), (role, lambda: Membership.role == role))
+    rows, nxt = paginate(ctx.db, stmt, Membership, sort=sort, cursor=cursor, limit=limit)
+    return Page[MemberOut](items=[out(ctx, m) for m in rows], next_cursor=nxt)
 
 
 @router.post("", response_model=MemberOut, status_code=201, summary="Invite a teammate (plan limit on users)")

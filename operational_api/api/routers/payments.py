@@ -175,11 +175,13 @@ def apply_credit(payment_id: RowId, body: ApplyCreditIn, ctx: Ctx = Depends(comp
     return out(ctx, payment)
 
 
-@router.get("/{payment_id}/refunds", response_model=list[RefundOut], summary="Refunds of a payment")
-def list_refunds(payment_id: RowId, ctx: Ctx = Depends(company_ctx("payments:read"))):
+@router.get("/{payment_id}/refunds", response_model=Page[RefundOut], summary="Refunds of a payment")
+def list_refunds(payment_id: RowId, ctx: Ctx = Depends(company_ctx("payments:read")), limit: Limit = 50,
+                 cursor: Cursor = None, sort: str = sort_query(["id", "refunded_on"], "id")):
     payment = ctx.get(Payment, payment_id)
-    return [refund_out(r) for r in ctx.db.scalars(select(Refund).where(Refund.payment_id == payment.id)
-                                                  .order_by(Refund.id))]
+    stmt = ctx.scoped.select(Refund).where(Refund.payment_id == payment.id)
+    rows, nxt = paginate(ctx.db, stmt, Refund, sort=sort, cursor=cursor, limit=limit)
+    return Page[RefundOut](items=[refund_out(r) for r in rows], next_cursor=nxt)
 
 
 @router.post("/{payment_id}/refunds", response_model=RefundOut, status_code=201,

@@ -12,8 +12,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from operational_api.api.context import Principal, get_db, require
+from operational_api.api.listing import Cursor, Limit, paginate, sort_query
 from operational_api.api.routers.auth import client_ip
-from operational_api.api.schemas import Text, Timestamp, example
+from operational_api.api.schemas import Page, Text, Timestamp, example
 from operational_api.db.models import ApiToken, Company, User
 from operational_api.db.scoped import Scoped
 from operational_api.security import audit
@@ -62,10 +63,13 @@ def create_token(body: ApiTokenIn, request: Request, principal: Principal = Depe
     return CreatedToken(**_out(row), token=plaintext)
 
 
-@router.get("", response_model=list[TokenOut], summary="The company's API tokens (never their secrets)")
-def list_tokens(principal: Principal = Depends(require("tokens:manage")), db: Session = Depends(get_db)):
-    scoped = Scoped(db, principal.company_id)
-    return [_out(r) for r in db.scalars(scoped.select(ApiToken).order_by(ApiToken.id)).all()]
+@router.get("", response_model=Page[TokenOut], summary="The company's API tokens (never their secrets)")
+def list_tokens(principal: Principal = Depends(require("tokens:manage")), db: Session = Depends(get_db),
+                limit: Limit = 50, cursor: Cursor = None,
+                sort: str = sort_query(["id", "created_at", "expires_at"], "id")):
+    stmt = Scoped(db, principal.company_id).select(ApiToken)
+    rows, nxt = paginate(db, stmt, ApiToken, sort=sort, cursor=cursor, limit=limit)
+    return Page[TokenOut](items=[_out(r) for r in rows], next_cursor=nxt)
 
 
 @router.delete("/{token_id}", status_code=204, summary="Revoke an API token at once")
