@@ -24,10 +24,6 @@ class Warehouse:
     password: str = ""
     database: str = ""
 
-    @property
-    def dbt_target(self) -> str:
-        return self.kind
-
     def postgres_dsn(self) -> str:
         auth = self.user + (f":{self.password}" if self.password else "")
         return f"postgresql://{auth}@{self.host}:{self.port}/{self.database}"
