@@ -16,7 +16,7 @@ from apps.formatting import (
     monthly_chart_data,
     monthly_table,
 )
-from ez360.settings import get_settings
+from ez360.core.settings import get_settings
 
 PAGE_TITLE = "Revenue by company and month"
 

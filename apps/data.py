@@ -18,7 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from apps.formatting import money_decimal
-from ez360.published import (
+from ez360.core.published import (
     LOG_TABLE,
     STATUS_GATE_FAILED,
     STATUS_PUBLISHED,
@@ -26,8 +26,8 @@ from ez360.published import (
     read_status_file,
     snapshot_path,
 )
-from ez360.settings import Settings, get_settings
-from ez360.warehouse import PUBLISHED_SCHEMA, parse_warehouse_url
+from ez360.core.settings import Settings, get_settings
+from ez360.core.warehouse import PUBLISHED_SCHEMA, parse_warehouse_url
 
 REVENUE_TABLE = "rpt_revenue_by_company_month"
 REVENUE_COLUMNS = [

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pandas as pd
 
-from ez360.money import MoneyError, from_minor
+from ez360.core.money import MoneyError, from_minor
 
 
 def money_decimal(minor: int, currency: str, currency_exponent: int | None = None) -> Decimal:
-    """Exact major-unit amount. Uses the ISO 4217 table in ez360.money; for a currency it does not know,
+    """Exact major-unit amount. Uses the ISO 4217 table in ez360.core.money; for a currency it does not know,
     the exponent the warehouse recorded (currency_exponent) is used instead of failing the page."""
     try:
         return from_minor(int(minor), currency)

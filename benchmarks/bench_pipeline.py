@@ -30,9 +30,9 @@ def main() -> None:
     from sqlalchemy import create_engine, text
 
     from ez360.cli import sandboxes_running
+    from ez360.core.settings import Settings
+    from ez360.core.warehouse import parse_warehouse_url
     from ez360.demo.generate import generate
-    from ez360.settings import Settings
-    from ez360.warehouse import parse_warehouse_url
     from pipelines.run import run_pipeline
 
     settings = Settings(_env_file=None)

@@ -10,7 +10,7 @@ from pathlib import Path
 import dlt
 from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
-from ez360.warehouse import RAW_SCHEMAS, Warehouse
+from ez360.core.warehouse import RAW_SCHEMAS, Warehouse
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 

@@ -10,7 +10,7 @@ import uuid
 
 from fastapi import FastAPI, Request
 
-from ez360.settings import Settings
+from ez360.core.settings import Settings
 from operational_api.api.context import bearer_token, session_cookie
 from operational_api.api.problems import install_problem_handlers, problem
 from operational_api.api.routers import discover

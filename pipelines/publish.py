@@ -31,7 +31,7 @@ import duckdb
 import psycopg2
 from psycopg2 import sql
 
-from ez360.published import (
+from ez360.core.published import (
     LOG_TABLE,
     SNAPSHOT_NAME,
     STATUS_GATE_FAILED,
@@ -41,7 +41,7 @@ from ez360.published import (
     snapshot_path,
     status_path,
 )
-from ez360.warehouse import PUBLISHED_SCHEMA, Warehouse
+from ez360.core.warehouse import PUBLISHED_SCHEMA, Warehouse
 
 LOCK_NAME = ".publish.lock"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -9,8 +9,8 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from ez360.settings import Settings
-from ez360.warehouse import parse_warehouse_url
+from ez360.core.settings import Settings
+from ez360.core.warehouse import parse_warehouse_url
 from pipelines.publish import record_gate_failure
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ez360.settings import Settings
-from ez360.warehouse import Warehouse, parse_warehouse_url
+from ez360.core.settings import Settings
+from ez360.core.warehouse import Warehouse, parse_warehouse_url
 
 
 class Ez360Settings(dg.ConfigurableResource):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from ez360.money import CURRENCY_EXPONENTS
+from ez360.core.money import CURRENCY_EXPONENTS
 
 REVENUE_MART = ("marts", "rpt_revenue_by_company_month")
 REVENUE_MART_KEYS = ["company_id", "revenue_month", "currency"]

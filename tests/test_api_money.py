@@ -6,12 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from tests.support.integrity import build_api_world, engine_url
+from tests.support.integrity import build_api_world
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def api(request, tmp_path):
-    world = build_api_world(engine_url(request, tmp_path))
+@pytest.fixture
+def api(ops_db):
+    world = build_api_world(ops_db)
     world.client_id = world.call("POST", "/clients", json={"name": "Acme Robotics"}).json()["id"]
     return world
 

@@ -9,12 +9,12 @@ import pytest
 
 from operational_api.api.routers import discover
 from operational_api.permissions import PERMISSIONS
-from tests.support.integrity import ROLES, build_api_world, engine_url
+from tests.support.integrity import ROLES, build_api_world
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def api(request, tmp_path):
-    return build_api_world(engine_url(request, tmp_path))
+@pytest.fixture
+def api(ops_db):
+    return build_api_world(ops_db)
 
 
 def _routes(_app):

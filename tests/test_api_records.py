@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.integrity import build_api_world, engine_url
+from tests.support.integrity import build_api_world
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def api(request, tmp_path):
-    return build_api_world(engine_url(request, tmp_path))
+@pytest.fixture
+def api(ops_db):
+    return build_api_world(ops_db)
 
 
 def _client(api, name="Acme Robotics", currency=None, role="owner"):
@@ -136,9 +136,8 @@ def test_deleting_an_expense_reverses_its_posting_and_restoring_posts_it_again(a
     assert changed.json()["amount"] == "300.00" and travel_balance() == "300.00"
 
 
-def test_plan_limits_answer_a_problem_naming_the_plan_and_the_limit(request, tmp_path):
-    request.param = "sqlite"
-    api = build_api_world(engine_url(request, tmp_path), plan="free")
+def test_plan_limits_answer_a_problem_naming_the_plan_and_the_limit(ops_db):
+    api = build_api_world(ops_db, plan="free")
     for i in range(10):
         _client(api, f"C{i}")
     refused = api.call("POST", "/clients", json={"name": "One too many"})

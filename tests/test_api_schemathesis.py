@@ -13,15 +13,15 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.support.integrity import build_api_world, engine_url
+from tests.support.integrity import build_api_world
 
 EXAMPLES = 25
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def api(request, tmp_path):
-    world = build_api_world(engine_url(request, tmp_path))
+@pytest.fixture
+def api(ops_db):
+    world = build_api_world(ops_db)
     client = world.call("POST", "/clients", json={"name": "Acme Robotics"}).json()
     project = world.call("POST", "/projects", json={"client_id": client["id"], "name": "P", "hourly_rate": "10"})
     invoice = world.call("POST", "/invoices", json={"client_id": client["id"], "lines": [
@@ -59,7 +59,7 @@ def test_api_conforms_to_its_openapi_document(api):
 
 
 def test_every_request_body_documents_an_example(tmp_path):
-    from ez360.settings import Settings
+    from ez360.core.settings import Settings
     from operational_api.app import create_app
 
     doc = create_app(Settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'o.sqlite3'}")).openapi()
@@ -86,7 +86,7 @@ NOT_RECORD_LISTS = {"/api/v1/companies/{company_id}/ledger/trial-balance",
 
 
 def test_every_list_is_a_cursor_page_with_limit_and_sort(tmp_path):
-    from ez360.settings import Settings
+    from ez360.core.settings import Settings
     from operational_api.app import create_app
 
     doc = create_app(Settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'o.sqlite3'}")).openapi()

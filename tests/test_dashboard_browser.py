@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ez360.warehouse import parse_warehouse_url
+from ez360.core.warehouse import parse_warehouse_url
 from pipelines.publish import publish, record_gate_failure
 from tests.support.platform import free_port
 from tests.test_publish import EXPECTED_GROSS, MART, duckdb_settings, make_duckdb_warehouse

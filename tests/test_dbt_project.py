@@ -12,8 +12,8 @@ import yaml
 from dagster_dbt.asset_utils import default_asset_key_fn
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
-from ez360.money import CURRENCY_EXPONENTS
-from ez360.warehouse import Warehouse, parse_warehouse_url
+from ez360.core.money import CURRENCY_EXPONENTS
+from ez360.core.warehouse import Warehouse, parse_warehouse_url
 from tests.support.raw_ops_fixture import (
     SAMPLE_REVENUE_MART,
     create_raw_ops,

@@ -16,9 +16,9 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
+from ez360.core.money import format_money
+from ez360.core.settings import Settings
 from ez360.demo.catalog import COMPANIES
-from ez360.money import format_money
-from ez360.settings import Settings
 from tests.support.browser import chromium
 from tests.support.platform import configure
 

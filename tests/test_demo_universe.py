@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import create_engine, text
 
+from ez360.core.money import from_minor
+from ez360.core.settings import Settings
 from ez360.demo.discrepancies import KINDS
 from ez360.demo.generate import OpsDbNotEmpty, generate
-from ez360.money import from_minor
-from ez360.settings import Settings
 
 
 def _world(tmp_path, seed=42):

@@ -19,7 +19,7 @@ from apps.formatting import (
     monthly_chart_data,
     monthly_table,
 )
-from ez360.money import CURRENCY_EXPONENTS, MoneyError, to_minor
+from ez360.core.money import CURRENCY_EXPONENTS, MoneyError, to_minor
 
 
 @pytest.mark.parametrize(("minor", "currency", "text"), [

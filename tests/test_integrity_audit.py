@@ -15,14 +15,14 @@ from operational_api.db.audit_trail import Actor, set_actor
 from operational_api.db.engine import make_engine
 from operational_api.db.models import AuditLog, Client, Company
 from operational_api.services import audit, companies, invoicing, records
-from tests.support.integrity import engine_url, session_scope
+from tests.support.integrity import session_scope
 
 runner = CliRunner()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def books(request, tmp_path, monkeypatch):
-    url = engine_url(request, tmp_path)
+@pytest.fixture
+def books(ops_db, tmp_path, monkeypatch):
+    url = ops_db
     monkeypatch.setenv("EZ360_DATABASE_URL", url)
     monkeypatch.setenv("EZ360_VAR_DIR", str(tmp_path / "var"))
     with session_scope(url) as s, s.begin():

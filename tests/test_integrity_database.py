@@ -14,13 +14,13 @@ from operational_api.db import schema
 from operational_api.db.engine import make_engine
 from operational_api.db.models import AuditLog, JournalEntry, JournalLine
 from operational_api.services import companies, invoicing, ledger, payments, records
-from tests.support.integrity import engine_url, session_scope
+from tests.support.integrity import session_scope
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def books(request, tmp_path):
+@pytest.fixture
+def books(ops_db):
     """A company with a sent, partly paid invoice and its postings, committed."""
-    url = engine_url(request, tmp_path)
+    url = ops_db
     with session_scope(url) as s, s.begin():
         company = companies.create_company(s, slug="acme", name="Acme", base_currency="USD", invoice_prefix="ACM")
         client = records.create_client(s, company, name="C", email="c@example.org")
@@ -130,9 +130,8 @@ def test_services_refuse_before_the_database_has_to(books):
         assert s.scalar(select(AuditLog.id).limit(1)) is not None
 
 
-@pytest.mark.parametrize("engine_kind", ["sqlite", "postgres"])
-def test_the_integrity_migration_upgrades_and_downgrades_on_both_databases(engine_kind, tmp_path, request):
-    url = f"sqlite:///{tmp_path / 'm.sqlite3'}" if engine_kind == "sqlite" else request.getfixturevalue("postgres_url")
+def test_the_integrity_migration_upgrades_and_downgrades_on_both_databases(empty_ops_db):
+    url = empty_ops_db
     schema.upgrade(url)
     engine = make_engine(url)
     tables = set(inspect(engine).get_table_names())

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from ez360.money import CURRENCY_EXPONENTS, allocate, from_minor, to_minor
+from ez360.core.money import CURRENCY_EXPONENTS, allocate, from_minor, to_minor
 from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.db.models import JournalLine

@@ -16,15 +16,15 @@ from operational_api.services import companies, invoicing, ledger, payments, rec
 from operational_api.services.errors import Conflict, DomainError, ImmutableRecord
 from operational_api.services.invoicing import TRANSITIONS
 from operational_api.services.records import PROJECT_STATUSES, PROJECT_TRANSITIONS
-from tests.support.integrity import engine_url, session_scope
+from tests.support.integrity import session_scope
 
 STATES = ("draft", "sent", "partially_paid", "paid", "void")
 DAY = date(2026, 1, 31)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request, tmp_path):
-    url = engine_url(request, tmp_path)
+@pytest.fixture
+def db(ops_db):
+    url = ops_db
     with session_scope(url) as s:
         company = companies.create_company(s, slug="acme", name="Acme", base_currency="USD", invoice_prefix="ACM")
         client = records.create_client(s, company, name="C", email="c@example.org")

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ez360.money import CURRENCY_EXPONENTS, MoneyError, allocate, format_money, from_minor, to_minor
+from ez360.core.money import CURRENCY_EXPONENTS, MoneyError, allocate, format_money, from_minor, to_minor
 
 
 @pytest.mark.parametrize(("amount", "currency", "minor"), [

@@ -126,9 +126,8 @@ def test_unknown_currency_role_and_float_hours_are_refused(session):
         records.log_time(session, company, project, user, work_date=date(2026, 1, 1), hours=1.5, cost_rate_minor=1)
 
 
-@pytest.mark.parametrize("engine_kind", ["sqlite", "postgres"])
-def test_migrations_upgrade_and_downgrade_on_both_databases(engine_kind, tmp_path, request):
-    url = f"sqlite:///{tmp_path / 'm.sqlite3'}" if engine_kind == "sqlite" else request.getfixturevalue("postgres_url")
+def test_migrations_upgrade_and_downgrade_on_both_databases(empty_ops_db):
+    url = empty_ops_db
     schema.upgrade(url)
     engine = make_engine(url)
     assert {"companies", "invoices", "journal_lines", "usage_events"} <= set(inspect(engine).get_table_names())

@@ -46,7 +46,7 @@ def published_revenue(settings) -> dict[tuple[str, str], int]:
 
 
 def raw_counts(settings, schema: str, tables: list[str]) -> dict[str, int]:
-    from ez360.warehouse import parse_warehouse_url
+    from ez360.core.warehouse import parse_warehouse_url
 
     engine = create_engine(parse_warehouse_url(settings.warehouse_url).sqlalchemy_url())
     with engine.connect() as conn:
@@ -63,7 +63,7 @@ def _insert_raw_invoice(conn, row: dict) -> None:
 def add_negative_revenue_invoice(settings) -> None:
     """A bad row lands in the warehouse's raw layer (the ops DB's own triggers would refuse it): dbt's tests
     pass, the GX gate must refuse it."""
-    from ez360.warehouse import parse_warehouse_url
+    from ez360.core.warehouse import parse_warehouse_url
 
     engine = create_engine(parse_warehouse_url(settings.warehouse_url).sqlalchemy_url())
     with engine.begin() as conn:
@@ -75,7 +75,7 @@ def add_negative_revenue_invoice(settings) -> None:
 
 
 def duplicate_a_raw_invoice(settings) -> None:
-    from ez360.warehouse import parse_warehouse_url
+    from ez360.core.warehouse import parse_warehouse_url
 
     engine = create_engine(parse_warehouse_url(settings.warehouse_url).sqlalchemy_url())
     with engine.begin() as conn:

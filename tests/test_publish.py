@@ -16,8 +16,8 @@ import psycopg2
 import pytest
 
 from apps.data import NothingPublishedYet, PublishedData
-from ez360.settings import Settings
-from ez360.warehouse import parse_warehouse_url
+from ez360.core.settings import Settings
+from ez360.core.warehouse import parse_warehouse_url
 from pipelines.publish import PublishError, publish, record_gate_failure, snapshot_path, status_path
 
 MART = "marts.rpt_revenue_by_company_month"

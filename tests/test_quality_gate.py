@@ -12,7 +12,7 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from ez360.warehouse import Warehouse, parse_warehouse_url
+from ez360.core.warehouse import Warehouse, parse_warehouse_url
 from quality.gx_duckdb import DUCKDB_DIALECT, duckdb_enabled, enable_duckdb
 from quality.runner import GateResult, run_suite
 from quality.suites import REVENUE_MART, SUITES, revenue_mart_suite

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import inspect
 
 from operational_api.db import schema
@@ -12,10 +11,8 @@ TABLES = {"user_security", "recovery_codes", "user_sessions", "login_throttles",
           "email_outbox", "company_security_policies"}
 
 
-@pytest.mark.parametrize("engine_kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_security_migration_upgrades_and_downgrades(engine_kind, tmp_path, request):
-    url = f"sqlite:///{tmp_path / 'ops.sqlite3'}" if engine_kind == "sqlite" else request.getfixturevalue(
-        "postgres_url")
+def test_security_migration_upgrades_and_downgrades(empty_ops_db):
+    url = empty_ops_db
 
     def tables():
         engine = make_engine(url)

@@ -16,12 +16,9 @@ from operational_api.security import mail
 from tests.support.security_world import free_port, settings_for, smtp_server
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path):
-    url = (f"sqlite:///{tmp_path / 'ops.sqlite3'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_url"))
-    schema.upgrade(url)
-    return url
+@pytest.fixture
+def db_url(ops_db):
+    return ops_db
 
 
 def _outbox(sm):

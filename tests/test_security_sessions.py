@@ -17,12 +17,9 @@ from operational_api.security.tokens import issue_token
 from tests.support.security_world import PASSWORD, build_world, settings_for
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def world(request, tmp_path):
-    if request.param == "sqlite":
-        yield build_world(f"sqlite:///{tmp_path / 'ops.sqlite3'}")
-    else:
-        yield build_world(request.getfixturevalue("postgres_url"))
+@pytest.fixture
+def world(empty_ops_db):
+    return build_world(empty_ops_db)
 
 
 def _db(world):

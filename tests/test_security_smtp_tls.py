@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ez360.settings import Settings
+from ez360.core.settings import Settings
 from operational_api.security.mail import send_smtp
 from tests.support.security_world import Inbox, free_port
 

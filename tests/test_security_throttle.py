@@ -12,7 +12,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.db.models import utcnow
 from operational_api.db.security_models import SecurityEvent
@@ -27,13 +26,10 @@ def sqlite_world(tmp_path):
     return build_world(f"sqlite:///{tmp_path / 'ops.sqlite3'}", enroll_2fa=False)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_db(request, tmp_path):
+@pytest.fixture
+def any_db(ops_db):
     """A migrated ops DB on each engine, for the rule itself."""
-    url = (f"sqlite:///{tmp_path / 'ops.sqlite3'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_url"))
-    schema.upgrade(url)
-    return url
+    return ops_db
 
 
 def _sm(url):

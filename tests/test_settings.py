@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from ez360.settings import Settings
-from ez360.warehouse import WarehouseUrlError, parse_warehouse_url
+from ez360.core.settings import Settings
+from ez360.core.warehouse import WarehouseUrlError, parse_warehouse_url
 
 
 def test_embedded_defaults_put_all_state_under_var(tmp_path, monkeypatch):

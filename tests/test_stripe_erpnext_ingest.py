@@ -16,7 +16,7 @@ import psycopg2  # noqa: E402
 import pytest  # noqa: E402
 from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402
 
-from ez360.warehouse import parse_warehouse_url  # noqa: E402
+from ez360.core.warehouse import parse_warehouse_url  # noqa: E402
 from ingest.erpnext_source import ErpNextError, erpnext_source, table_name  # noqa: E402
 from ingest.load import destination as warehouse_destination  # noqa: E402
 from ingest.sandboxes import frappe_server, stripe_server  # noqa: E402

@@ -37,7 +37,6 @@ from tests.support.localstripe_server import (
     signed_headers,
     stripe_event,
 )
-from tests.support.postgres import temporary_database
 
 PI, CHARGE = "pi_3Test000000000001", "ch_3Test000000000001"
 
@@ -49,13 +48,9 @@ def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'ops.sqlite3'}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ops.sqlite3'}"
-    else:
-        with temporary_database() as url:
-            yield url
+@pytest.fixture
+def db_url(empty_ops_db):
+    return empty_ops_db
 
 
 class Harness:

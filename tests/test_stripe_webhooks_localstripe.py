@@ -26,16 +26,11 @@ from tests.support.localstripe_server import (
     build_world,
     localstripe_server,
 )
-from tests.support.postgres import temporary_database
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ops.sqlite3'}"
-    else:
-        with temporary_database() as url:
-            yield url
+@pytest.fixture
+def db_url(empty_ops_db):
+    return empty_ops_db
 
 
 @pytest.fixture

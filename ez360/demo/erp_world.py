@@ -7,12 +7,12 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from ez360.core.money import exponent, from_minor
 from ez360.demo.catalog import WORLD_START
 from ez360.demo.discrepancies import Plan
 from ez360.demo.facts import OpsFacts
 from ez360.demo.ids import IdFactory
 from ez360.demo.stripe_world import StripeBooks
-from ez360.money import exponent, from_minor
 
 ACCOUNTS = (("Debtors", "Receivable", "Asset"), ("Sales", "Income Account", "Income"),
             ("Output Tax", "Tax", "Liability"), ("Stripe Clearing", "Bank", "Asset"), ("Bank", "Bank", "Asset"),

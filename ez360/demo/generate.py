@@ -9,12 +9,12 @@ from pathlib import Path
 
 import simplejson
 
+from ez360.core.settings import Settings
 from ez360.demo.discrepancies import choose_plan, ground_truth
 from ez360.demo.erp_world import ErpWorldBuilder
 from ez360.demo.ids import IdFactory
 from ez360.demo.ops_world import OpsWorldWriter
 from ez360.demo.stripe_world import StripeWorldBuilder
-from ez360.settings import Settings
 from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.services.companies import hash_password

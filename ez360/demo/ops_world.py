@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from ez360.core.money import exponent
 from ez360.demo.catalog import (
     CLIENT_NAMES,
     COMPANIES,
@@ -25,7 +26,6 @@ from ez360.demo.catalog import (
 )
 from ez360.demo.facts import ClientFact, CompanyFact, InvoiceFact, OpsFacts, PaymentFact
 from ez360.demo.ids import IdFactory
-from ez360.money import exponent
 from operational_api.db.audit_trail import Actor, set_actor
 from operational_api.db.models import Client, Company, Invoice, User
 from operational_api.services import companies, invoicing, payments, records, usage

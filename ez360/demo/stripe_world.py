@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+from ez360.core.money import round_minor
 from ez360.demo.catalog import WORLD_END, WORLD_START
 from ez360.demo.discrepancies import Plan
 from ez360.demo.facts import OpsFacts, PaymentFact
 from ez360.demo.ids import IdFactory
-from ez360.money import round_minor
 
 FEE_RULES = {"USD": (Decimal("2.9"), 30), "EUR": (Decimal("1.5"), 25), "GBP": (Decimal("1.5"), 20),
              "JPY": (Decimal("3.6"), 0)}

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from ez360.money import from_minor
+from ez360.core.money import from_minor
 from operational_api.services import validation
 from operational_api.services.errors import ValidationFailed
 

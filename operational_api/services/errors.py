@@ -39,4 +39,4 @@ class PlanLimitReached(DomainError):
 
 
 class InvalidMoney(ValidationFailed, ValueError):
-    """An amount or currency the books cannot hold exactly (also a ValueError, like ez360.money.MoneyError)."""
+    """An amount or currency the books cannot hold exactly (also a ValueError, like ez360.core.money.MoneyError)."""

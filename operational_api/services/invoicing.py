@@ -26,7 +26,7 @@ from decimal import Decimal
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from ez360.money import allocate, round_minor
+from ez360.core.money import allocate, round_minor
 from operational_api.db.models import (
     Client,
     Company,

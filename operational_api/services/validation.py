@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ez360 import money
-from ez360.money import MoneyError, exponent
+from ez360.core import money
+from ez360.core.money import MoneyError, exponent
 from operational_api.services.errors import InvalidMoney, ValidationFailed
 
 # Largest amount in minor units one record may carry: far above any real invoice, far below BIGINT overflow even

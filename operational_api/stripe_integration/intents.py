@@ -22,7 +22,7 @@ import stripe
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ez360.settings import Settings
+from ez360.core.settings import Settings
 from operational_api.db.models import Client, Company, Invoice, utcnow
 from operational_api.db.stripe_models import StripeEvent, StripePaymentIntent
 from operational_api.services.errors import Conflict, DomainError, ValidationFailed

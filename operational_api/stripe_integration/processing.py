@@ -37,7 +37,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from ez360.settings import Settings
+from ez360.core.settings import Settings
 from operational_api.db.models import Client, Company, Invoice, Payment, utcnow
 from operational_api.db.scoped import Scoped
 from operational_api.db.stripe_models import StripeEvent, StripePaymentIntent, StripePosting

@@ -9,24 +9,13 @@ from dataclasses import dataclass, field
 import pytest
 from fastapi.testclient import TestClient
 
-from ez360.settings import Settings
+from ez360.core.settings import Settings
 from operational_api.app import create_app
-from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.security.tokens import issue_token
 from operational_api.services import companies
 
 ROLES = ("owner", "admin", "finance", "staff", "viewer")
-
-
-def engine_url(request, tmp_path) -> str:
-    """The ops DB URL for a test parametrized with `engine` in ("sqlite", "postgres"); migrated to head."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ops.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    schema.upgrade(url)
-    return url
 
 
 @contextmanager

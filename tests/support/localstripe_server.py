@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from ez360.processes import stop
+from ez360.cli.processes import stop
 from tests.support.platform import free_port
 
 TEST_CARD = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2030", "cvc": "123"}
@@ -146,7 +146,7 @@ def build_world(url: str) -> StripeWorld:
 
 
 def app_settings(url: str, **overrides: Any):
-    from ez360.settings import Settings
+    from ez360.core.settings import Settings
 
     values: dict[str, Any] = {
         "database_url": url, "environment": "test", "stripe_api_base": "http://127.0.0.1:9",  # nothing there

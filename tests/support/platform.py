@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ez360.settings import Settings
+from ez360.core.settings import Settings
 
 
 def free_port() -> int:

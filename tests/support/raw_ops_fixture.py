@@ -31,7 +31,7 @@ import psycopg2
 from psycopg2.extras import Json
 from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Integer, Numeric, String
 
-from ez360.warehouse import RAW_SCHEMAS, Warehouse, parse_warehouse_url
+from ez360.core.warehouse import RAW_SCHEMAS, Warehouse, parse_warehouse_url
 from ingest.ops_source import EXCLUDED_COLUMNS, OPS_TABLES
 from operational_api.db.models import Base
 

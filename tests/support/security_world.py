@@ -17,8 +17,8 @@ import httpx
 import pyotp
 from fastapi.testclient import TestClient
 
-from ez360.processes import stop
-from ez360.settings import Settings
+from ez360.cli.processes import stop
+from ez360.core.settings import Settings
 from operational_api.app import create_app
 from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker

@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ez360.money import from_minor
-from ez360.settings import Settings
+from ez360.core.money import from_minor
+from ez360.core.settings import Settings
 from operational_api.api.context import Principal, get_db, require
 from operational_api.api.problems import problem
 from operational_api.api.schemas import Timestamp

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 
-from ez360.settings import Settings
-from ez360.warehouse import WarehouseUrlError, parse_warehouse_url
+from ez360.core.settings import Settings
+from ez360.core.warehouse import WarehouseUrlError, parse_warehouse_url
 
 
 @dataclass(frozen=True)

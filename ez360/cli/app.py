@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from ez360.settings import Settings
+from ez360.core.settings import Settings
 
 app = typer.Typer(help="EZ360: operational app and data platform.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -76,7 +76,7 @@ def _seed(settings: Settings, seed: int | None, scale: int | None, reset: bool) 
 @contextlib.contextmanager
 def sandboxes_running(settings: Settings) -> Iterator[None]:
     """Start the Stripe and ERPNext sandboxes for the duration, unless they already run or are not used."""
-    from ez360 import processes
+    from ez360.cli import processes
 
     procs = []
     try:
@@ -121,7 +121,7 @@ def pipeline_run() -> None:
 
 
 def _serve(settings: Settings, names: list[str], host: str | None, port: int | None) -> list:
-    from ez360 import processes
+    from ez360.cli import processes
 
     table = processes.services(settings, host, port)
     procs = []
@@ -138,7 +138,7 @@ def _serve(settings: Settings, names: list[str], host: str | None, port: int | N
 
 
 def _wait_forever(procs) -> None:
-    from ez360 import processes
+    from ez360.cli import processes
 
     console.print("Press Ctrl-C to stop.")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -206,7 +206,7 @@ def demo(seed: int = typer.Option(None, help="Random seed (default EZ360_DEMO_SE
         _wait_forever(procs)
         procs = []
     finally:
-        from ez360 import processes
+        from ez360.cli import processes
 
         processes.stop(procs)
 
@@ -214,7 +214,7 @@ def demo(seed: int = typer.Option(None, help="Random seed (default EZ360_DEMO_SE
 @app.command()
 def doctor() -> None:
     """Check configuration and connectivity; exit non-zero naming each setting to fix."""
-    from ez360.doctor import diagnose
+    from ez360.cli.doctor import diagnose
 
     settings = load_settings()
     findings = diagnose(settings)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from ez360.settings import Settings
+from ez360.core.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class ServiceError(RuntimeError):

@@ -1,0 +1,3 @@
+from ez360.cli.app import app
+
+app()
