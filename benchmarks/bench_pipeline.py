@@ -29,7 +29,7 @@ def main() -> None:
 
     from sqlalchemy import create_engine, text
 
-    from ez360.cli import sandboxes_running
+    from ez360.cli.app import sandboxes_running
     from ez360.core.settings import Settings
     from ez360.core.warehouse import parse_warehouse_url
     from ez360.demo.generate import generate

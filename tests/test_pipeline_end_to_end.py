@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from apps.data import PublishedData
-from ez360.cli import sandboxes_running
+from ez360.cli.app import sandboxes_running
 from ez360.demo.generate import generate
 from pipelines.run import run_pipeline
 from tests.support.platform import configure
