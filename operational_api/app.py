@@ -17,6 +17,7 @@ from operational_api.api.routers import discover
 from operational_api.api.schemas import ERROR_RESPONSES
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.security import csrf, mail
+from operational_api.web import install as install_web_app
 
 log = logging.getLogger("ez360.api")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # a caller's id is echoed only when it is this plain
@@ -36,8 +37,8 @@ SECURITY_HEADERS = {
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
-    # Swagger UI and ReDoc load scripts from a CDN, which the CSP and the no-outbound rule forbid;
-    # the OpenAPI document itself is served at /openapi.json.
+    # FastAPI's own Swagger UI and ReDoc load scripts from a CDN, which the CSP and the no-outbound rule forbid:
+    # /docs is served by the web app with Swagger UI vendored from npm (operational_api/web/static/vendor).
     sm = make_sessionmaker(engine)
 
     @contextlib.asynccontextmanager
@@ -78,4 +79,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     for router in discover():
         app.include_router(router, responses=ERROR_RESPONSES)  # every operation documents its problem answers
+    install_web_app(app)  # the staff pages under /app, /docs with vendored Swagger UI
     return app

@@ -36,6 +36,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit:read": MANAGERS,
     "usage:read": MANAGERS,
     "onboarding:read": ALL,
+    "dashboards:read": FINANCE | {"viewer"},  # the finance and executive dashboards (executives are viewers)
 }
 
 

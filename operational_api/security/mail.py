@@ -17,8 +17,9 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
+from operational_api.db.billing_models import EmailAttachment
 from operational_api.db.models import utcnow
 from operational_api.db.security_models import EmailOutbox
 
@@ -40,6 +41,12 @@ def build_message(settings, row: EmailOutbox) -> EmailMessage:
     msg["Subject"] = row.subject
     msg["Message-ID"] = make_msgid(domain="ez360.invalid")
     msg.set_content(row.body)
+    session = object_session(row)
+    if session is not None:  # files queued with the message (an invoice's PDF)
+        for part in session.scalars(select(EmailAttachment).where(EmailAttachment.outbox_id == row.id)
+                                    .order_by(EmailAttachment.id)):
+            maintype, _, subtype = part.content_type.partition("/")
+            msg.add_attachment(part.content, maintype=maintype, subtype=subtype, filename=part.filename)
     return msg
 
 
