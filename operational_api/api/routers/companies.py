@@ -1,4 +1,4 @@
-"""The caller's company."""
+"""The caller's companies: the list of those they belong to (with their role), and one of them."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from operational_api.api.context import Principal, get_db, require
-from operational_api.db.models import Company
+from sqlalchemy import select
+
+from operational_api.api.context import Identity, Principal, authenticate, get_db, require
+from operational_api.db.models import Company, Membership
 
 router = APIRouter(prefix="/api/v1/companies", tags=["companies"])
 
@@ -22,6 +24,25 @@ class CompanyOut(BaseModel):
     payment_terms_days: int
     plan: str
     your_role: str
+
+
+class MembershipOut(BaseModel):
+    id: int
+    slug: str
+    name: str
+    base_currency: str
+    your_role: str
+
+
+@router.get("", response_model=list[MembershipOut], summary="The companies you belong to, with your role in each")
+def list_companies(identity: Identity = Depends(authenticate), db: Session = Depends(get_db)):
+    """With an API token: only the token's company, with the token's role."""
+    stmt = (select(Company, Membership.role).join(Membership, Membership.company_id == Company.id)
+            .where(Membership.user_id == identity.user_id).order_by(Company.id))
+    if identity.token_company_id is not None:
+        stmt = stmt.where(Company.id == identity.token_company_id)
+    return [MembershipOut(id=c.id, slug=c.slug, name=c.name, base_currency=c.base_currency,
+                          your_role=identity.token_role or role) for c, role in db.execute(stmt).all()]
 
 
 @router.get("/{company_id}", response_model=CompanyOut, summary="A company you belong to")
