@@ -1,4 +1,4 @@
-"""Running a service call from a form: a refusal (a DomainError, or a database trigger's "ez360:" refusal)
+"""Running a service call from a form: success is committed before the redirect; a refusal (a DomainError, or a database trigger's "ez360:" refusal)
 rolls the request's transaction back and comes back as the error to show beside the form."""
 
 from __future__ import annotations
@@ -18,8 +18,12 @@ T = TypeVar("T")
 
 
 def attempt(db: Session, action: Callable[[], T]) -> tuple[T | None, DomainError | None]:
+    """Run `action`; on success commit at once, so the page the browser is redirected to sees the change
+    whenever the request's own session closes."""
     try:
-        return action(), None
+        result = action()
+        db.commit()
+        return result, None
     except DomainError as exc:
         db.rollback()
         return None, exc

@@ -125,7 +125,8 @@ def companies_of(db: Session, user_id: int) -> list[tuple[Company, str]]:
 
 def render(request: Request, template: str, *, ctx: Ctx | None = None, status: int = 200, csrf: str = "",
            **values) -> HTMLResponse:
-    base = {"fmt": fmt(request), "notice": NOTICES.get(request.query_params.get("done", "")), "csrf": csrf,
+    notice = NOTICES.get(request.query_params.get("done", "")) if status < 400 else None
+    base = {"fmt": fmt(request), "notice": notice, "csrf": csrf,
             "dashboards_url": None}
     if ctx is not None:
         role = ctx.principal.role

@@ -76,6 +76,7 @@ def create_company(request: Request, form: dict = Depends(form_data), row: UserS
     try:
         created = api_company.create_company(api_company.CompanyIn(**data), request, identity, db)
         billing.install_default_tax_rates(db, db.get(Company, created.id))  # the default tax rates
+        db.commit()
     except ValidationError as exc:
         name_, message = first_error(exc)
         state.errors[name_ if name_ in fields else "name"] = message

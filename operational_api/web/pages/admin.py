@@ -112,6 +112,7 @@ def create_token(request: Request, form: dict = Depends(form_data),
         body = api_tokens.ApiTokenIn(name=state.values["name"], role=state.values["role"],
                                      expires_in_days=state.values["expires_in_days"] or 90)
         created = api_tokens.create_token(body, request, principal, db)
+        db.commit()
     except ValidationError as exc:
         name, message = first_error(exc)
         state.errors[name or "name"] = message
@@ -127,6 +128,7 @@ def create_token(request: Request, form: dict = Depends(form_data),
 def revoke(request: Request, token_id: RowId, principal: Principal = Depends(require("tokens:manage")),
            db=Depends(get_db)):
     api_tokens.delete_token(token_id, request, principal, db)
+    db.commit()
     return go(f"/app/c/{principal.company_id}/tokens", "token_revoked")
 
 
@@ -183,6 +185,7 @@ def add_tax_rate(request: Request, form: dict = Depends(form_data), ctx: Ctx = D
 def default_rate(request: Request, rate_id: RowId, ctx: Ctx = Depends(company_ctx("company:update"))):
     rate = ctx.get(TaxRate, rate_id)
     billing.make_default(ctx.db, ctx.company, rate)
+    ctx.db.commit()
     return go(f"/app/c/{ctx.company.id}/settings", "tax_default")
 
 

@@ -92,6 +92,7 @@ def second_factor(request: Request, form: dict = Depends(form_data), pending: Us
     try:
         body = api_auth.SecondFactorIn(code=code, recovery_code=recovery)
         api_auth.second_factor(body, request, carrier, pending, db)
+        db.commit()  # the new session must exist when the browser follows the redirect
     except (ValidationError, HTTPException) as exc:
         field = "recovery_code" if recovery and not code else "code"
         state.errors[field] = ("the code is incorrect or was already used" if isinstance(exc, ValidationError)
@@ -103,6 +104,7 @@ def second_factor(request: Request, form: dict = Depends(form_data), pending: Us
 @router.post("/app/logout")
 def logout(request: Request, db: Session = Depends(get_db)):
     answer = api_auth.logout(request, db)
+    db.commit()
     return carry_cookies(answer, go("/app/login", "signed_out"))
 
 
