@@ -66,10 +66,10 @@ def check_page(site: Site, page, name: str) -> None:
     assert bad == [], f"{name}: {bad}"
     page.screenshot(path=str(ARTIFACTS / f"{name}-desktop.png"), full_page=True)
     page.set_viewport_size(PHONE)
-    page.screenshot(path=str(ARTIFACTS / f"{name}-phone.png"), full_page=True)
     width = page.evaluate("document.documentElement.scrollWidth")
     wide = page.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 392
-).slice(0, 4).map(e => e.tagName + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right))""")
+        && !e.parentElement.closest('.table-wrap')).slice(0, 4).map(e => e.tagName + '.' + e.className + '#' + e.id)""")
+    page.screenshot(path=str(ARTIFACTS / f"{name}-phone.png"), full_page=True)
     page.set_viewport_size(DESKTOP)
     assert width <= PHONE["width"] + 1, f"{name} scrolls sideways at 390 px ({width} px wide: {wide})"
     site.checked.append(name)
@@ -211,7 +211,6 @@ def test_owner_goes_from_sign_up_to_a_paid_invoice(site):
                        ("settings", "/settings"), ("invoice-new", "/invoices/new")):
         page.goto(home + path)
         check_page(site, page, name)
-    assert page.locator("#checklist").count() == 1
     assert [e for e in errors if "Content Security Policy" in e] == []
     context.close()
 
