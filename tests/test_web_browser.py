@@ -134,9 +134,11 @@ def test_owner_goes_from_sign_up_to_a_paid_invoice(site):
     page.get_by_label("6-digit code").fill(Codes.next(secret))
     page.get_by_role("button", name="Turn on two-factor authentication").click()
     assert page.locator(".codes code").count() == 10
+    recovery_codes = page.locator(".codes code").all_inner_texts()
     page.get_by_role("link", name="I saved them, continue").click()
     page.get_by_text("Your company is ready").wait_for()
-    site.owner = {"email": "ana@studio.test", "secret": secret, "company": page.url.split("/app/c/")[1].split("?")[0]}
+    site.owner = {"email": "ana@studio.test", "secret": secret, "codes": recovery_codes,
+                  "company": page.url.split("/app/c/")[1].split("?")[0]}
     home = f"/app/c/{site.owner['company']}"
 
     checklist = page.locator("#checklist")
@@ -290,3 +292,51 @@ def test_a_member_of_another_company_gets_404_on_its_pages(site):
         assert page.get_by_role("heading", name="Page not found").is_visible()
     check_page(site, page, "not-found")
     context.close()
+
+
+def test_docs_are_swagger_ui_served_from_this_server(site):
+    page = site.context().new_page()
+    requested, errors = [], []
+    page.on("request", lambda r: requested.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    response = page.goto("/docs")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    page.locator(".swagger-ui .info .title").get_by_text("EZ360 operational API").wait_for()
+    assert page.locator(".opblock-tag").filter(has_text="invoices").count() >= 1
+    assert [u for u in requested if not u.startswith(site.base)] == []  # nothing from a CDN
+    assert [e for e in errors if "Content Security Policy" in e] == []
+    page.context.close()
+
+
+def test_password_reset_asks_for_the_second_factor_and_a_recovery_code_signs_in(site):
+    if not site.owner:
+        pytest.skip("needs the owner created by the journey test")
+    page = site.context().new_page()
+    before = len([m for m in site.inbox.messages if m["To"] == site.owner["email"]])
+    page.goto("/app/forgot-password")
+    page.get_by_label("Email address").fill(site.owner["email"])
+    page.get_by_role("button", name="Send the link").click()
+    page.get_by_text("a link to reset the password is on its way").wait_for()
+    body = mail_to(site, site.owner["email"], count=before + 1).get_content()
+    assert "/reset-password?token=" in body
+    page.goto(f"/reset-password?token={token_from(body)}")
+    page.get_by_label("New password").fill("a brand new harbour lamp")
+    page.get_by_role("button", name="Change password").click()
+    assert "a valid code or recovery code is needed" in page.locator("#e-code").inner_text()
+    page.get_by_label("New password").fill("a brand new harbour lamp")
+    page.get_by_label("Two-factor code (if you use two-factor authentication)").fill(Codes.next(site.owner["secret"]))
+    page.get_by_role("button", name="Change password").click()
+    page.get_by_text("Your password was changed").wait_for()
+
+    page.get_by_label("Email address").fill(site.owner["email"])
+    page.get_by_label("Password", exact=True).fill("a brand new harbour lamp")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Lost your phone? Use a recovery code").click()
+    page.get_by_label("Recovery code").fill(site.owner["codes"][0])
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(re.compile(r"/app/c/\d+"))
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_text("You are signed out.").wait_for()
+    page.goto(f"/app/c/{site.owner['company']}")
+    page.wait_for_url(re.compile(r"/app/login"))  # the session ended on the server
+    page.context.close()

@@ -201,14 +201,26 @@ def demo(seed: int = typer.Option(None, help="Random seed (default EZ360_DEMO_SE
         for login in logins:
             table.add_row(login["company"], login["role"], login["email"], login["password"])
         console.print(table)
+        console.print(_company_ids(settings))
         console.print("Owners and admins enrol a TOTP authenticator at first sign-in (2FA is mandatory for them); "
-                      "sign in through the API at /api/v1/auth/login.")
+                      f"sign in at http://{settings.host}:{settings.api_port}/app (the staff web app) or through "
+                      "the API at /api/v1/auth/login.")
         _wait_forever(procs)
         procs = []
     finally:
         from ez360.cli import processes
 
         processes.stop(procs)
+
+
+def _company_ids(settings) -> str:
+    """The demo companies' ids, which the API's and the web app's addresses take (/api/v1/companies/{id})."""
+    from sqlalchemy import create_engine, text
+    engine = create_engine(settings.database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, slug FROM companies ORDER BY id")).all()
+    engine.dispose()
+    return "Company ids: " + ", ".join(f"{slug} = {cid}" for cid, slug in rows)
 
 
 @app.command()

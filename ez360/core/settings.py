@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     login_ip_lockout_threshold: int = Field(50, ge=2)
     login_failure_window_minutes: float = Field(60.0, gt=0, description="failures older than this are forgotten")
 
+    # --- web app (operational_api/web) ---
+    dashboards_public_url: str = Field("", description="address of the dashboards linked from the web app; "
+                                                       "empty = http://{host}:{dashboards_port}")
+
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
         var = self.var_dir.resolve()

@@ -52,7 +52,7 @@ NOTICES = {
     "password_reset": "Your password was changed. Sign in with the new one.",
     "registered": "Check your inbox: we sent a link to verify your email address.",
     "company_created": "Your company is ready, with a chart of accounts, tax rates, invoice numbering and "
-                       "payment terms to start from. Next: protect it with two-factor authentication.",
+                       "payment terms to start from. The checklist below shows what to do next.",
     "two_factor_on": "Two-factor authentication is on.",
     "client_created": "Client added.", "client_saved": "Client saved.", "client_deleted": "Client deleted.",
     "client_restored": "Client restored.",
@@ -138,7 +138,7 @@ def render(request: Request, template: str, *, ctx: Ctx | None = None, status: i
                     my_companies=companies_of(ctx.db, ctx.principal.user_id))
         if allowed(role, "dashboards:read"):
             settings = request.app.state.settings
-            base["dashboards_url"] = getattr(settings, "dashboards_public_url", "") or \
+            base["dashboards_url"] = settings.dashboards_public_url or \
                 f"http://{settings.host}:{settings.dashboards_port}"
     return templates.TemplateResponse(request, template, {**base, **values}, status_code=status)
 

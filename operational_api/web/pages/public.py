@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from operational_api.api.context import get_db
+from operational_api.app import SECURITY_HEADERS
 from operational_api.db.models import Client, Company
 from operational_api.services import billing, invoicing
 from operational_api.services.invoice_pdf import render_pdf
@@ -46,4 +47,8 @@ def shared_pdf(token: str, db: Session = Depends(get_db)):
 
 @router.get("/docs", response_class=HTMLResponse)
 def docs(request: Request):
-    return templates.TemplateResponse(request, "docs.html", {})
+    response = templates.TemplateResponse(request, "docs.html", {})
+    # Swagger UI draws its icons as data: images; scripts stay 'self' only, as everywhere.
+    response.headers["Content-Security-Policy"] = SECURITY_HEADERS["Content-Security-Policy"] + \
+        "; img-src 'self' data:"
+    return response
