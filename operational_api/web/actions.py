@@ -1,5 +1,6 @@
-"""Running a service call from a form: success is committed before the redirect; a refusal (a DomainError, or a database trigger's "ez360:" refusal)
-rolls the request's transaction back and comes back as the error to show beside the form."""
+"""Running a service call from a form: success is committed before the redirect; a refusal (a DomainError, or a
+database trigger's "ez360:" refusal) rolls the request's transaction back and comes back as the error to show
+beside the form."""
 
 from __future__ import annotations
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
-
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from operational_api.api.context import Identity, Principal, authenticate, get_db, require
 from operational_api.db.models import Company, Membership

@@ -35,7 +35,8 @@ def home(request: Request, ctx: Ctx = Depends(company_ctx("company:read"))):
     recent = ctx.db.scalars(select(Invoice).where(Invoice.company_id == ctx.company.id, Invoice.deleted_at.is_(None))
                             .order_by(Invoice.created_at.desc(), Invoice.id.desc()).limit(5)).all()
     bucket = min((0, 17, 33, 50, 67, 83, 100), key=lambda b: abs(b - done * 100 / max(1, len(steps))))
-    return render(request, "company/home.html", ctx=ctx, steps=steps, done=done, links=links, bucket=bucket, outstanding=outstanding(ctx), recent=recent,
+    return render(request, "company/home.html", ctx=ctx, steps=steps, done=done, links=links, bucket=bucket,
+                  outstanding=outstanding(ctx), recent=recent,
                   overdue=ctx.db.scalar(select(func.count()).select_from(Invoice).where(
                       Invoice.company_id == ctx.company.id, Invoice.status.in_(invoicing.OPEN_STATES),
                       Invoice.due_date < func.current_date())))

@@ -13,6 +13,7 @@ from fastapi import BackgroundTasks, Depends, HTTPException, Request, Response
 from sqlalchemy import select
 
 from operational_api.api.deps import Ctx, RowId, company_ctx
+from operational_api.api.listing import where_given
 from operational_api.api.routers.auth import send_soon
 from operational_api.db.models import Client, CreditNote, Invoice, Payment, PaymentAllocation, Project
 from operational_api.services import billing, invoicing
@@ -146,13 +147,11 @@ def invoices(request: Request, ctx: Ctx = Depends(company_ctx("invoices:read")))
     issued_from, issued_to = f.day("from"), f.day("to")
     stmt = where_deleted(ctx.scoped.select(Invoice), Invoice, f.choice("deleted", ("exclude", "include", "only")))
     late = Invoice.status.in_(invoicing.OPEN_STATES) & (Invoice.due_date < today())
-    for value, condition in ((status, lambda: Invoice.status == status),
-                             (client_id, lambda: Invoice.client_id == client_id),
-                             (overdue, lambda: late if overdue else ~late),
-                             (issued_from, lambda: Invoice.issue_date >= issued_from),
-                             (issued_to, lambda: Invoice.issue_date <= issued_to)):
-        if value is not None:
-            stmt = stmt.where(condition())
+    stmt = where_given(stmt, (status, lambda: Invoice.status == status),
+                       (client_id, lambda: Invoice.client_id == client_id),
+                       (overdue, lambda: late if overdue else ~late),
+                       (issued_from, lambda: Invoice.issue_date >= issued_from),
+                       (issued_to, lambda: Invoice.issue_date <= issued_to))
     view = list_page(request, ctx.db, stmt, Invoice, f, sorts=["created_at", "total_minor", "status", "id"],
                      default="-created_at")
     ids = {i.client_id for i in view.rows}

@@ -8,6 +8,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy import select
 
 from operational_api.api.deps import Ctx, RowId, company_ctx
+from operational_api.api.listing import where_given
 from operational_api.db.audit_trail import AUDITED
 from operational_api.db.models import Account, AuditLog, ClosedPeriod, JournalEntry, JournalLine
 from operational_api.services import ledger
@@ -35,12 +36,10 @@ def entries(request: Request, ctx: Ctx = Depends(company_ctx("ledger:read"))):
     status, source = f.choice("status", ("draft", "posted")), f.text("source_type")
     date_from, date_to = f.day("from"), f.day("to")
     stmt = ctx.scoped.select(JournalEntry)
-    for value, condition in ((status, lambda: JournalEntry.status == status),
-                             (source, lambda: JournalEntry.source_type == source),
-                             (date_from, lambda: JournalEntry.entry_date >= date_from),
-                             (date_to, lambda: JournalEntry.entry_date <= date_to)):
-        if value is not None:
-            stmt = stmt.where(condition())
+    stmt = where_given(stmt, (status, lambda: JournalEntry.status == status),
+                       (source, lambda: JournalEntry.source_type == source),
+                       (date_from, lambda: JournalEntry.entry_date >= date_from),
+                       (date_to, lambda: JournalEntry.entry_date <= date_to))
     view = list_page(request, ctx.db, stmt, JournalEntry, f, sorts=["entry_date", "created_at", "id"],
                      default="-entry_date")
     return render(request, "company/ledger.html", ctx=ctx, view=view)
@@ -195,11 +194,9 @@ def audit(request: Request, ctx: Ctx = Depends(company_ctx("audit:read"))):
                                                                            "delete", "restore"))
     entity_id, actor = f.integer("entity_id"), f.integer("actor_user_id")
     stmt = ctx.scoped.select(AuditLog)
-    for value, condition in ((entity, lambda: AuditLog.entity_type == entity),
-                             (action, lambda: AuditLog.action == action),
-                             (entity_id, lambda: AuditLog.entity_id == entity_id),
-                             (actor, lambda: AuditLog.actor_user_id == actor)):
-        if value is not None:
-            stmt = stmt.where(condition())
+    stmt = where_given(stmt, (entity, lambda: AuditLog.entity_type == entity),
+                       (action, lambda: AuditLog.action == action),
+                       (entity_id, lambda: AuditLog.entity_id == entity_id),
+                       (actor, lambda: AuditLog.actor_user_id == actor))
     view = list_page(request, ctx.db, stmt, AuditLog, f, sorts=["seq"], default="-seq", limit=50)
     return render(request, "company/audit.html", ctx=ctx, view=view, entities=list(AUDITED))

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 
 from operational_api.api.deps import Ctx, RowId, company_ctx
+from operational_api.api.listing import where_given
 from operational_api.db.models import Client, Invoice, Payment, PaymentAllocation, Refund
 from operational_api.services import invoicing, payments
 from operational_api.services.errors import DomainError, ValidationFailed
@@ -54,12 +55,10 @@ def payment_list(request: Request, ctx: Ctx = Depends(company_ctx("payments:read
     client_id, method = f.integer("client_id"), f.choice("method", payments.METHODS)
     date_from, date_to = f.day("from"), f.day("to")
     stmt = ctx.scoped.select(Payment)
-    for value, condition in ((client_id, lambda: Payment.client_id == client_id),
-                             (method, lambda: Payment.method == method),
-                             (date_from, lambda: Payment.received_on >= date_from),
-                             (date_to, lambda: Payment.received_on <= date_to)):
-        if value is not None:
-            stmt = stmt.where(condition())
+    stmt = where_given(stmt, (client_id, lambda: Payment.client_id == client_id),
+                       (method, lambda: Payment.method == method),
+                       (date_from, lambda: Payment.received_on >= date_from),
+                       (date_to, lambda: Payment.received_on <= date_to))
     view = list_page(request, ctx.db, stmt, Payment, f, sorts=["received_on", "amount_minor", "id"],
                      default="-received_on")
     return render(request, "company/payments.html", ctx=ctx, view=view, clients=client_options(ctx),
@@ -69,7 +68,8 @@ def payment_list(request: Request, ctx: Ctx = Depends(company_ctx("payments:read
 @router.get("/new")
 def new_payment(request: Request, ctx: Ctx = Depends(company_ctx("payments:write"))):
     client_id = request.query_params.get("client_id", "")
-    client = ctx.db.scalar(ctx.scoped.select(Client).where(Client.id == int(client_id))) if client_id.isdigit() else None
+    client = ctx.db.scalar(ctx.scoped.select(Client).where(Client.id == int(client_id))) \
+        if client_id.isdigit() else None
     invoices = open_invoices(ctx, client.id, client.currency) if client else []
     wanted = request.query_params.get("invoice_id", "")
     loc = l10n.user_locale(request)

@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy import select
 
 from operational_api.api.deps import Ctx, RowId, company_ctx
+from operational_api.api.listing import where_given
 from operational_api.db.models import Client, Expense, Membership, Project, TimeEntry, User
 from operational_api.permissions import allowed
 from operational_api.services import billing, payments, records
@@ -277,13 +278,11 @@ def time_entries(request: Request, ctx: Ctx = Depends(company_ctx("time:read")))
     project_id, user_id, billable = f.integer("project_id"), f.integer("user_id"), f.flag("billable")
     date_from, date_to = f.day("from"), f.day("to")
     stmt = where_deleted(ctx.scoped.select(TimeEntry), TimeEntry, f.choice("deleted", DELETED))
-    for value, condition in ((project_id, lambda: TimeEntry.project_id == project_id),
-                             (user_id, lambda: TimeEntry.user_id == user_id),
-                             (billable, lambda: TimeEntry.billable.is_(bool(billable))),
-                             (date_from, lambda: TimeEntry.work_date >= date_from),
-                             (date_to, lambda: TimeEntry.work_date <= date_to)):
-        if value is not None:
-            stmt = stmt.where(condition())
+    stmt = where_given(stmt, (project_id, lambda: TimeEntry.project_id == project_id),
+                       (user_id, lambda: TimeEntry.user_id == user_id),
+                       (billable, lambda: TimeEntry.billable.is_(bool(billable))),
+                       (date_from, lambda: TimeEntry.work_date >= date_from),
+                       (date_to, lambda: TimeEntry.work_date <= date_to))
     view = list_page(request, ctx.db, stmt, TimeEntry, f, sorts=["work_date", "created_at", "id"],
                      default="-work_date")
     billed = billing.billed_status(ctx.db, ctx.company.id, [t.id for t in view.rows], "time_entry_id")
@@ -373,13 +372,11 @@ def expenses(request: Request, ctx: Ctx = Depends(company_ctx("expenses:read")))
     category, project_id = f.choice("category", EXPENSE_ACCOUNTS), f.integer("project_id")
     billable, date_from, date_to = f.flag("billable"), f.day("from"), f.day("to")
     stmt = where_deleted(ctx.scoped.select(Expense), Expense, f.choice("deleted", DELETED))
-    for value, condition in ((category, lambda: Expense.category == category),
-                             (project_id, lambda: Expense.project_id == project_id),
-                             (billable, lambda: Expense.billable.is_(bool(billable))),
-                             (date_from, lambda: Expense.incurred_on >= date_from),
-                             (date_to, lambda: Expense.incurred_on <= date_to)):
-        if value is not None:
-            stmt = stmt.where(condition())
+    stmt = where_given(stmt, (category, lambda: Expense.category == category),
+                       (project_id, lambda: Expense.project_id == project_id),
+                       (billable, lambda: Expense.billable.is_(bool(billable))),
+                       (date_from, lambda: Expense.incurred_on >= date_from),
+                       (date_to, lambda: Expense.incurred_on <= date_to))
     view = list_page(request, ctx.db, stmt, Expense, f, sorts=["incurred_on", "amount_minor", "created_at", "id"],
                      default="-incurred_on")
     billed = billing.billed_status(ctx.db, ctx.company.id, [e.id for e in view.rows], "expense_id")
