@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import RedirectResponse
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -40,3 +41,12 @@ def company_pages(path: str = "") -> APIRouter:
     """A router for pages of one company: /app/c/{company_id}/...; ids beyond the integer range answer 404."""
     return APIRouter(prefix=f"/app/c/{{company_id}}{path}", include_in_schema=False,
                      dependencies=[Depends(company_id_in_range)])
+
+
+def act(db: Session, action: Callable[[], object], url: str, done: str) -> RedirectResponse:
+    """A one-button action: done, back to `url` with its success message; refused, the error page says why."""
+    from operational_api.web.rendering import go
+    _, error = attempt(db, action)
+    if error:
+        raise HTTPException(error.status, error.detail)
+    return go(url, done)

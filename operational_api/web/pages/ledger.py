@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from sqlalchemy import select
 
 from operational_api.api.deps import Ctx, RowId, company_ctx
@@ -14,7 +14,7 @@ from operational_api.db.models import Account, AuditLog, ClosedPeriod, JournalEn
 from operational_api.services import ledger
 from operational_api.services.errors import ValidationFailed
 from operational_api.web import l10n
-from operational_api.web.actions import attempt, company_pages
+from operational_api.web.actions import act, attempt, company_pages
 from operational_api.web.forms import FormState, form_data, form_lists
 from operational_api.web.lists import Filters, list_page
 from operational_api.web.rendering import go, render
@@ -179,10 +179,8 @@ def close(request: Request, form: dict = Depends(form_data), ctx: Ctx = Depends(
 
 @router.post("/periods/{period}/reopen")
 def reopen(request: Request, period: str, ctx: Ctx = Depends(company_ctx("ledger:reopen_period"))):
-    _, error = attempt(ctx.db, lambda: ledger.reopen_period(ctx.db, ctx.company, period))
-    if error:
-        raise HTTPException(error.status, error.detail)
-    return go(f"/app/c/{ctx.company.id}/periods", "period_reopened")
+    return act(ctx.db, lambda: ledger.reopen_period(ctx.db, ctx.company, period),
+               f"/app/c/{ctx.company.id}/periods", "period_reopened")
 
 
 # -- audit log ---------------------------------------------------------------------------------------------

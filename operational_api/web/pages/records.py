@@ -18,7 +18,7 @@ from operational_api.services import billing, payments, records
 from operational_api.services.errors import ValidationFailed
 from operational_api.services.ledger import EXPENSE_ACCOUNTS
 from operational_api.web import l10n
-from operational_api.web.actions import attempt, company_pages
+from operational_api.web.actions import act, attempt, company_pages
 from operational_api.web.forms import FormState, form_data
 from operational_api.web.lists import Filters, list_page
 from operational_api.web.rendering import go, render
@@ -136,19 +136,15 @@ def update_client(request: Request, client_id: RowId, form: dict = Depends(form_
 @router.post("/clients/{client_id}/delete")
 def delete_client(request: Request, client_id: RowId, ctx: Ctx = Depends(company_ctx("clients:write"))):
     client = ctx.get(Client, client_id)
-    _, error = attempt(ctx.db, lambda: records.delete_client(ctx.db, ctx.company, client))
-    if error:
-        raise HTTPException(error.status, error.detail)
-    return go(f"{base(ctx)}/clients", "client_deleted")
+    return act(ctx.db, lambda: records.delete_client(ctx.db, ctx.company, client),
+               f"{base(ctx)}/clients", "client_deleted")
 
 
 @router.post("/clients/{client_id}/restore")
 def restore_client(request: Request, client_id: RowId, ctx: Ctx = Depends(company_ctx("clients:write"))):
     client = ctx.get(Client, client_id)
-    _, error = attempt(ctx.db, lambda: records.restore_client(ctx.db, ctx.company, client))
-    if error:
-        raise HTTPException(error.status, error.detail)
-    return go(f"{base(ctx)}/clients/{client_id}", "client_restored")
+    return act(ctx.db, lambda: records.restore_client(ctx.db, ctx.company, client),
+               f"{base(ctx)}/clients/{client_id}", "client_restored")
 
 
 # -- projects ----------------------------------------------------------------------------------------------
@@ -255,10 +251,8 @@ def update_project(request: Request, project_id: RowId, form: dict = Depends(for
 @router.post("/projects/{project_id}/delete")
 def delete_project(request: Request, project_id: RowId, ctx: Ctx = Depends(company_ctx("projects:write"))):
     project = ctx.get(Project, project_id)
-    _, error = attempt(ctx.db, lambda: records.delete_project(ctx.db, ctx.company, project))
-    if error:
-        raise HTTPException(error.status, error.detail)
-    return go(f"{base(ctx)}/projects", "project_deleted")
+    return act(ctx.db, lambda: records.delete_project(ctx.db, ctx.company, project),
+               f"{base(ctx)}/projects", "project_deleted")
 
 
 # -- time --------------------------------------------------------------------------------------------------
@@ -355,10 +349,8 @@ def delete_time(request: Request, entry_id: RowId, ctx: Ctx = Depends(company_ct
     entry = ctx.get(TimeEntry, entry_id)
     if entry.user_id != ctx.principal.user_id and not allowed(ctx.principal.role, "time:write_others"):
         raise HTTPException(403, f"your role ({ctx.principal.role}) may change only your own time entries")
-    _, error = attempt(ctx.db, lambda: records.delete_time_entry(ctx.db, ctx.company, entry))
-    if error:
-        raise HTTPException(error.status, error.detail)
-    return go(f"{base(ctx)}/time", "time_deleted")
+    return act(ctx.db, lambda: records.delete_time_entry(ctx.db, ctx.company, entry),
+               f"{base(ctx)}/time", "time_deleted")
 
 
 # -- expenses ----------------------------------------------------------------------------------------------
@@ -418,7 +410,5 @@ def create_expense(request: Request, form: dict = Depends(form_data),
 @router.post("/expenses/{expense_id}/delete")
 def delete_expense(request: Request, expense_id: RowId, ctx: Ctx = Depends(company_ctx("expenses:write"))):
     expense = ctx.get(Expense, expense_id)
-    _, error = attempt(ctx.db, lambda: records.delete_expense(ctx.db, ctx.company, expense))
-    if error:
-        raise HTTPException(error.status, error.detail)
-    return go(f"{base(ctx)}/expenses", "expense_deleted")
+    return act(ctx.db, lambda: records.delete_expense(ctx.db, ctx.company, expense),
+               f"{base(ctx)}/expenses", "expense_deleted")
