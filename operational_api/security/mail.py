@@ -43,8 +43,10 @@ def build_message(settings, row: EmailOutbox) -> EmailMessage:
     msg.set_content(row.body)
     session = object_session(row)
     if session is not None:  # files queued with the message (an invoice's PDF)
-        for part in session.scalars(select(EmailAttachment).where(EmailAttachment.outbox_id == row.id)
-                                    .order_by(EmailAttachment.id)):
+        with session.no_autoflush:  # a read only: pending changes must not take the write lock while sending
+            parts = session.scalars(select(EmailAttachment).where(EmailAttachment.outbox_id == row.id)
+                                    .order_by(EmailAttachment.id)).all()
+        for part in parts:
             maintype, _, subtype = part.content_type.partition("/")
             msg.add_attachment(part.content, maintype=maintype, subtype=subtype, filename=part.filename)
     return msg

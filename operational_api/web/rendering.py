@@ -101,6 +101,10 @@ class Fmt:
     def number(self, value) -> str:
         return l10n.decimal_text(Decimal(value), self.locale) if value is not None else ""
 
+    def day(self, value: date) -> str:
+        """A day in a week's grid: "Mon 23"."""
+        return format_date(value, "EEE d", locale=self.locale)
+
     def date(self, value: date | None) -> str:
         return format_date(value, "medium", locale=self.locale) if value else ""
 
