@@ -4,6 +4,8 @@ API clients keep problem documents; an unknown invoice link is a 404."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -12,7 +14,7 @@ from operational_api.app import create_app
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.db.models import Company, User
 from operational_api.security.tokens import issue_token
-from operational_api.services import companies
+from operational_api.services import companies, records
 from tests.support.security_world import Browser, build_world
 
 
@@ -33,11 +35,13 @@ def world(tmp_path_factory):
 def test_the_company_list_names_each_company_and_the_callers_role(world):
     browser = world.client()
     browser.login(world.email("acme", "finance"))
-    listed = browser.get("/api/v1/companies").json()
+    listed = browser.get("/api/v1/companies").json()["items"]
     assert [(c["slug"], c["your_role"]) for c in listed] == [("acme", "finance"), ("globex", "viewer")]
     assert {c["id"] for c in listed} == {world.companies["acme"], world.companies["globex"]}
     by_token = world.client().http.get("/api/v1/companies", headers={"Authorization": f"Bearer {world.token}"})
-    assert [(c["slug"], c["your_role"]) for c in by_token.json()] == [("acme", "viewer")]
+    assert [(c["slug"], c["your_role"]) for c in by_token.json()["items"]] == [("acme", "viewer")]
+    one = browser.get("/api/v1/companies?limit=1&sort=-name").json()
+    assert [c["slug"] for c in one["items"]] == ["globex"] and one["next_cursor"]
     assert world.client().http.get("/api/v1/companies").status_code == 401
 
 
@@ -78,3 +82,24 @@ def test_a_form_without_the_sessions_token_is_refused(world):
     made = browser.http.post(f"/app/c/{company}/clients/new", headers={"accept": "text/html"},
                              data={"csrf_token": token, "name": "Real", "email": "", "currency": "USD"})
     assert made.status_code == 200 and "Client added." in made.text
+
+
+def test_a_list_keeps_its_filter_and_sort_from_page_to_page(world):
+    engine = make_engine(world.url)
+    with make_sessionmaker(engine)() as s, s.begin():
+        company = s.get(Company, world.companies["acme"])
+        for i in range(30):
+            records.create_client(s, company, name=f"Paged {i:02d}", email="")
+        records.create_client(s, company, name="Someone else", email="")
+    engine.dispose()
+    browser = world.client()
+    browser.login(world.email("acme", "staff"))
+    html = {"accept": "text/html"}
+    first = browser.http.get(f"/app/c/{world.companies['acme']}/clients?q=paged&sort=-name", headers=html)
+    names = re.findall(r'>(Paged \d\d)</a>', first.text)
+    assert names == [f"Paged {i:02d}" for i in range(29, 4, -1)]  # 25 a page, by name descending
+    following = re.search(r'href="([^"]+)" rel="next"', first.text).group(1).replace("&amp;", "&")
+    assert "q=paged" in following and "sort=-name" in following and "cursor=" in following
+    second = browser.http.get(following, headers=html)
+    assert re.findall(r'>(Paged \d\d)</a>', second.text) == [f"Paged {i:02d}" for i in range(4, -1, -1)]
+    assert 'rel="next"' not in second.text and "Someone else" not in second.text

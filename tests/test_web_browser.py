@@ -257,6 +257,7 @@ def test_staff_work_without_settings_and_type_money_the_german_way(site):
     sign_in(page, "sam@studio.test")
     nav = page.get_by_role("navigation", name="Main")
     assert nav.get_by_role("link", name="Settings").count() == 0
+    assert page.get_by_role("link", name="Dashboards").count() == 0  # staff do not read the dashboards
     assert nav.get_by_role("link", name="Projects").count() == 1
     page.goto(f"/app/c/{company}/settings")
     assert page.get_by_role("heading", name="You do not have access to this page").is_visible()

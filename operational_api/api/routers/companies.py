@@ -8,6 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from operational_api.api.context import Identity, Principal, authenticate, get_db, require
+from operational_api.api.listing import Cursor, Limit, paginate, sort_query
+from operational_api.api.schemas import Page
 from operational_api.db.models import Company, Membership
 
 router = APIRouter(prefix="/api/v1/companies", tags=["companies"])
@@ -33,15 +35,20 @@ class MembershipOut(BaseModel):
     your_role: str
 
 
-@router.get("", response_model=list[MembershipOut], summary="The companies you belong to, with your role in each")
-def list_companies(identity: Identity = Depends(authenticate), db: Session = Depends(get_db)):
+@router.get("", response_model=Page[MembershipOut], summary="The companies you belong to, with your role in each")
+def list_companies(identity: Identity = Depends(authenticate), db: Session = Depends(get_db), limit: Limit = 50,
+                   cursor: Cursor = None, sort: str = sort_query(["id", "name", "slug"], "id")):
     """With an API token: only the token's company, with the token's role."""
-    stmt = (select(Company, Membership.role).join(Membership, Membership.company_id == Company.id)
-            .where(Membership.user_id == identity.user_id).order_by(Company.id))
+    roles = dict(db.execute(select(Membership.company_id, Membership.role)
+                            .where(Membership.user_id == identity.user_id)).all())
+    stmt = select(Company).where(Company.id.in_(select(Membership.company_id)
+                                                .where(Membership.user_id == identity.user_id)))
     if identity.token_company_id is not None:
         stmt = stmt.where(Company.id == identity.token_company_id)
-    return [MembershipOut(id=c.id, slug=c.slug, name=c.name, base_currency=c.base_currency,
-                          your_role=identity.token_role or role) for c, role in db.execute(stmt).all()]
+    rows, nxt = paginate(db, stmt, Company, sort=sort, cursor=cursor, limit=limit)
+    return Page[MembershipOut](items=[MembershipOut(id=c.id, slug=c.slug, name=c.name, base_currency=c.base_currency,
+                                                    your_role=identity.token_role or roles[c.id]) for c in rows],
+                               next_cursor=nxt)
 
 
 @router.get("/{company_id}", response_model=CompanyOut, summary="A company you belong to")
