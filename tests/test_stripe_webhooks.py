@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from ez360.cli import app as cli_app
+from ez360.cli.app import app as cli_app
 from operational_api.app import create_app
 from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker

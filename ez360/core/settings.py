@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     stripe_sandbox_port: int = 12111
     erpnext_sandbox_port: int = 8001
 
+    # --- process supervision (ez360 serve / demo) ---
+    stop_grace_seconds: float = Field(20.0, gt=0, le=300, description="how long servers get to stop after SIGTERM "
+                                      "before they are killed")
+
     demo_seed: int = 42
     demo_scale: int = 1
     demo_password: SecretStr = SecretStr("ez360-demo-password")
