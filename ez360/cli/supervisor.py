@@ -98,11 +98,14 @@ class Supervisor:
 
     def stop_all(self) -> None:
         grace = self.settings.stop_grace_seconds
+        # what the servers run right now: anything of it still alive after the guardians are done was re-parented to
+        # us (we are a subreaper) when a guardian had to be killed, and goes too; our own helpers (a pipeline's
+        # multiprocessing tracker) are not in it
+        trees = {pid for child in self.children for pid in descendants(child.pid)}
         if self.running():
             # the guardians get the grace period; we allow them a little more before killing the guardians too
             self.killed += processes.stop(self.children, grace=grace + 5, report=self.say)
-        leftovers = descendants(os.getpid())
-        for pid in leftovers:  # re-parented to us as subreaper: anything a killed guardian left behind
+        for pid in sorted(trees & set(descendants(os.getpid()))):
             self.killed.append(f"orphaned process {pid} ({processes.command_line(pid)})")
             processes.kill_pid(pid)
         self.children = []
