@@ -58,15 +58,15 @@ def test_demo_serves_api_dashboards_and_dagster_with_revenue_for_every_company(t
         if name.startswith("EZ360_"):
             monkeypatch.setenv(name, value)
     settings = Settings(_env_file=None)
-    log, status = tmp_path / "demo.log", tmp_path / "demo.status"
-    # a background job of a non-interactive shell; the subshell records bin/demo's exit status when it ends
-    subshell = int(subprocess.run(["bash", "-c", f"(bin/demo > {log} 2>&1; echo $? > {status}) & echo $!"],
-                                  cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-                                  start_new_session=True).stdout)
-    demo = _wait_for_demo_process(subshell)
+    log, status, pid = tmp_path / "demo.log", tmp_path / "demo.status", tmp_path / "demo.pid"
+    # a background job of a non-interactive shell (SIGINT and SIGQUIT ignored); the job's own shell records bin/demo's
+    # pid and, when it ends, its exit status
+    subprocess.run(["bash", "-c", f"( bin/demo > {log} 2>&1 & echo $! > {pid}; wait $!; echo $? > {status} ) &"],
+                   cwd=ROOT, env=env, check=True, start_new_session=True)
+    demo = psutil.Process(int(_wait_for_file(pid, 60)))
     tree: list[psutil.Process] = []
     try:
-        _wait_for_log(log, "Press Ctrl-C", demo, 900)
+        _wait_for_log(log, "Press Ctrl-C", demo, 1800)
         output = log.read_text()
         tree = [demo, *demo.children(recursive=True)]
         for email in ("owner@northwind.example.com", "finance@aurora.example.com", "viewer@sakura.example.com"):
@@ -104,10 +104,7 @@ def test_demo_serves_api_dashboards_and_dagster_with_revenue_for_every_company(t
         assert (ops_db.stat().st_mtime_ns, gross_by_company(settings)) == before
 
         demo.send_signal(signal.SIGINT)  # what Ctrl-C sends; ignored by default in a background job
-        deadline = time.monotonic() + 60
-        while not status.exists() and time.monotonic() < deadline:
-            time.sleep(0.25)
-        assert status.exists() and status.read_text().strip() == "0", log.read_text()[-3000:]
+        assert _wait_for_file(status, 60) == "0", log.read_text()[-3000:]
         alive, busy = wait_until_gone(tree, [settings.api_port, settings.dashboards_port, settings.dagster_port,
                                              settings.stripe_sandbox_port, settings.erpnext_sandbox_port], timeout=5)
         assert alive == [] and busy == []
@@ -115,15 +112,13 @@ def test_demo_serves_api_dashboards_and_dagster_with_revenue_for_every_company(t
         kill_all(tree or [demo])
 
 
-def _wait_for_demo_process(subshell: int) -> psutil.Process:
-    """bin/demo runs as the subshell's child and execs `ez360 demo` once the environment is installed."""
-    deadline = time.monotonic() + 300
+def _wait_for_file(path, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for child in psutil.Process(subshell).children():
-            if "demo" in child.cmdline() and any("ez360" in part for part in child.cmdline()):
-                return child
-        time.sleep(0.2)
-    pytest.fail("bin/demo never started `ez360 demo`")
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        time.sleep(0.1)
+    pytest.fail(f"{path} never written")
 
 
 def _wait_for_log(log, marker: str, proc: psutil.Process, timeout: float) -> None:

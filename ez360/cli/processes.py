@@ -97,7 +97,7 @@ def port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def start(service: Service, settings: Settings, log_dir: Path, timeout: float = 120) -> subprocess.Popen:
+def start(service: Service, settings: Settings, log_dir: Path, timeout: float | None = None) -> subprocess.Popen:
     """Start a service under its guardian (`ez360.cli.guard`) and wait until it answers HTTP; fail with its log tail
     if it dies or stalls. The returned process is the guardian: it leads its own process group and dies with us."""
     if service.port and port_open(service.host, service.port):
@@ -118,6 +118,7 @@ def start(service: Service, settings: Settings, log_dir: Path, timeout: float = 
         if proc.poll() is not None:
             raise ServiceError(f"{service.name} exited with {proc.returncode}:\n{_tail(log_path)}")
         return proc
+    timeout = settings.start_timeout_seconds if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

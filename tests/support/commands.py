@@ -56,7 +56,7 @@ class Running:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_for(self, marker: str, timeout: float = 600) -> None:
+    def wait_for(self, marker: str, timeout: float = 1800) -> None:
         """Until the output shows `marker`; fails at once if the command ends first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
