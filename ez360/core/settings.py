@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     erpnext_sandbox_port: int = 8001
 
     # --- process supervision (ez360 serve / demo) ---
-    stop_grace_seconds: float = Field(20.0, gt=0, le=300, description="how long servers get to stop after SIGTERM "
+    stop_grace_seconds: float = Field(30.0, gt=0, le=300, description="how long servers get to stop after SIGTERM "
                                       "before they are killed")
     start_timeout_seconds: float = Field(600.0, gt=0, description="how long a starting server may take to answer "
                                          "its health check (the Dagster UI loads every definition first)")
