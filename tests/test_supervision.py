@@ -42,7 +42,9 @@ def seeded(tmp_path_factory):
 
 
 def _serve(seeded, log, *args: str) -> tuple[Running, dict]:
-    env = platform_env(seeded, EZ360_STOP_GRACE_SECONDS=str(GRACE))
+    """`ez360 serve ...` with a var dir of its own (Dagster storage, logs) and the seeded demo files."""
+    env = platform_env(log.parent / f"{log.stem}-var", EZ360_STOP_GRACE_SECONDS=str(GRACE),
+                       EZ360_DEMO_DIR=str(seeded / "demo"))
     return Running([*EZ360, "serve", *args], env, log), env
 
 
