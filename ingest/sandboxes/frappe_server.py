@@ -93,7 +93,7 @@ class _Doctype:
         self.name = name
         self.docs = docs
         self.parents = parents  # for a child doctype: the parent doctypes whose tables hold it
-        self.by_name = {str(d["name"]): d for d in docs}
+        self.by_name = {str(d["name"]): d for d in docs if "name" in d}  # a malformed test doc may lack one
         standard = set(STANDARD_FIELDS) | ({"parent", "parenttype", "parentfield"} if parents else set())
         self.fields = standard.union(*(d.keys() for d in docs))
 
@@ -277,7 +277,7 @@ def _with_children(doctype: str, docs: list[Doc]) -> dict[str, list[Doc]]:
     """Child rows of `docs`, per child doctype, completed with the fields Frappe keeps on every child row;
     the parents' table fields are completed in place, so a single-document GET shows the same rows."""
     children: dict[str, list[Doc]] = {}
-    for doc in docs:
+    for doc in (d for d in docs if "name" in d):
         for field, value in doc.items():
             if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
                 continue
