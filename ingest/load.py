@@ -74,6 +74,28 @@ def _forget_loaded_packages(pipeline: dlt.Pipeline, load_ids: list[str]) -> None
         shutil.rmtree(Path(pipeline.working_dir) / "load" / "loaded" / load_id, ignore_errors=True)
 
 
+def _drop_exact_duplicates(pipeline: dlt.Pipeline) -> None:
+    """Remove rows a resumed load landed twice (same primary key AND same dlt row id).
+
+    dlt resumes a package by re-running the jobs whose completion it had not recorded; a copy into the
+    staging table that committed just before the process died is then copied again, and dlt's merge
+    deduplicates such doubles for single tables and nested tables but not for a root table that has nested
+    tables. Two rows with one row id are one record landed twice, never two records, so one goes.
+    """
+    schema = pipeline.default_schema
+    row_id = "rowid" if "duckdb" in pipeline.destination.destination_type else "ctid"
+    with pipeline.sql_client() as client:
+        for table in schema.data_tables():
+            keys = [c for c, col in table["columns"].items() if col.get("primary_key")]
+            if not keys or table.get("parent") or "_dlt_id" not in table["columns"]:
+                continue
+            name = client.make_qualified_table_name(table["name"])
+            partition = ", ".join(client.escape_column_name(c) for c in [*keys, "_dlt_id"])
+            client.execute_sql(
+                f"DELETE FROM {name} WHERE {row_id} IN (SELECT {row_id} FROM (SELECT {row_id}, ROW_NUMBER() OVER "
+                f"(PARTITION BY {partition} ORDER BY {row_id}) AS copy FROM {name}) AS copies WHERE copy > 1)")
+
+
 def _root_columns(pipeline: dlt.Pipeline) -> dict[str, Any]:
     """Column hints of every root table of the pipeline's schema (the types a replay must declare)."""
     keep = ("data_type", "precision", "scale", "timezone", "nullable")
@@ -98,6 +120,7 @@ def load_source(source: Any, name: str, warehouse: Warehouse, state_dir: Path, l
     try:
         if pipeline.has_pending_data:  # a load killed or failed while loading: finish it first
             infos += [pipeline.normalize(), pipeline.load()]
+            _drop_exact_duplicates(pipeline)
         infos.append(pipeline.extract(source))
         if writer is not None:
             writer.flush()
