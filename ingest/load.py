@@ -74,7 +74,7 @@ def _forget_loaded_packages(pipeline: dlt.Pipeline, load_ids: list[str]) -> None
         shutil.rmtree(Path(pipeline.working_dir) / "load" / "loaded" / load_id, ignore_errors=True)
 
 
-def _drop_exact_duplicates(pipeline: dlt.Pipeline) -> None:
+def drop_exact_duplicates(pipeline: dlt.Pipeline) -> None:
     """Remove rows a resumed load landed twice (same primary key AND same dlt row id).
 
     dlt resumes a package by re-running the jobs whose completion it had not recorded; a copy into the
@@ -120,7 +120,7 @@ def load_source(source: Any, name: str, warehouse: Warehouse, state_dir: Path, l
     try:
         if pipeline.has_pending_data:  # a load killed or failed while loading: finish it first
             infos += [pipeline.normalize(), pipeline.load()]
-            _drop_exact_duplicates(pipeline)
+            drop_exact_duplicates(pipeline)
         infos.append(pipeline.extract(source))
         if writer is not None:
             writer.flush()

@@ -142,12 +142,14 @@ def check_erpnext(s: Settings) -> Finding:
     response = _get("ERPNext", "EZ360_ERPNEXT_URL", f"{base}/api/method/frappe.auth.get_logged_user", headers, s)
     if isinstance(response, Finding):
         return response
-    if response.status_code in (401, 403):
+    body = _json(response)
+    frappe_like = isinstance(body, dict) and bool({"exc_type", "exception", "_server_messages", "message"} & set(body))
+    if response.status_code in (401, 403) and frappe_like:
         return Finding("ERPNext", "EZ360_ERPNEXT_API_KEY", False,
                        f"ERPNext refused the API key and secret at {base}: {_api_message(response)}",
                        "generate keys for the API user (User > Settings > API Access) and set "
                        "EZ360_ERPNEXT_API_KEY and EZ360_ERPNEXT_API_SECRET")
-    user = (_json(response) or {}).get("message") if isinstance(_json(response), dict) else None
+    user = body.get("message") if isinstance(body, dict) else None
     if response.status_code != 200 or not user:
         return Finding("ERPNext", "EZ360_ERPNEXT_URL", False,
                        f"GET {base}/api/method/frappe.auth.get_logged_user answered HTTP {response.status_code}: "
