@@ -101,3 +101,21 @@ def test_the_doctor_command_says_which_setting_to_fix(tmp_path: Path, servers: d
     assert result.exit_code == 1
     assert "FAIL Stripe" in result.output and "FAIL ERPNext" in result.output and "Spaceship" in result.output
     assert "fix: EZ360_ERPNEXT_DOCTYPES, EZ360_STRIPE_API_KEY" in result.output
+
+
+def test_the_pipeline_starts_the_sandboxes_only_when_the_setting_is_on(tmp_path: Path) -> None:
+    import typer
+
+    from ez360.cli.app import sandboxes_running
+    from ez360.cli.processes import port_open
+
+    port = free_port()
+    loopback = dict(var_dir=tmp_path / "var", stripe_api_base=f"http://127.0.0.1:{port}", stripe_sandbox_port=port,
+                    erpnext_url=f"http://127.0.0.1:{port}", erpnext_sandbox_port=port)
+    assert Settings(_env_file=None, environment="production", **loopback).uses_sandboxes is False
+    assert Settings(_env_file=None, environment="development", **loopback).uses_sandboxes is True
+    with sandboxes_running(Settings(_env_file=None, sandboxes="off", **loopback)):
+        assert not port_open("127.0.0.1", port)  # a loopback URL alone starts nothing
+    with pytest.raises(typer.Exit):  # on: it sets out to start them, and needs the demo files for that
+        with sandboxes_running(Settings(_env_file=None, sandboxes="on", **loopback)):
+            pass
