@@ -142,7 +142,10 @@ def _matches(doc: Doc, field: str, op: str, value: Any) -> bool:
             raise _invalid(f"Operator 'is' takes 'set' or 'not set', got {value!r}")
         return is_set if value == "set" else not is_set
     if op in ("in", "not in"):
-        found = any(a == b for a, b in (_coerce(raw, v) for v in _as_list(value)))
+        if isinstance(value, frozenset):  # names and other text: a set lookup, not a scan per document
+            found = isinstance(raw, str) and raw in value
+        else:
+            found = any(a == b for a, b in (_coerce(raw, v) for v in _as_list(value)))
         return found if op == "in" else not found
     if op == "between":
         if not isinstance(value, (list, tuple)) or len(value) != 2:
@@ -184,6 +187,8 @@ def _conditions(doctype: _Doctype, filters: Any, name: str) -> list[tuple[str, s
         op = str(op).lower()
         if op not in OPERATORS:
             raise _invalid(f"Unsupported operator {op!r} in '{name}'")
+        if op in ("in", "not in") and isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            value = frozenset(value)
         conditions.append((doctype.field(str(field)), op, value))
     return conditions
 
