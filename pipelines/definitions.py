@@ -6,7 +6,7 @@ import dagster as dg
 
 from pipelines.dbt_assets import dbt_resource, warehouse_models
 from pipelines.gate_and_publish import published_revenue, revenue_mart_gate
-from pipelines.ingest_assets import ingest_erpnext, ingest_ops, ingest_stripe
+from pipelines.ingest_assets import ingest_erpnext, ingest_files, ingest_ops, ingest_stripe
 from pipelines.settings_resource import Ez360Settings
 
 # DuckDB takes one writer at a time, so the steps of a run go one after another.
@@ -15,7 +15,7 @@ full_refresh = dg.define_asset_job("ez360_full_pipeline", selection=dg.AssetSele
                                    description="Ingest every source, build the warehouse, gate and publish")
 
 defs = dg.Definitions(
-    assets=[ingest_ops, ingest_stripe, ingest_erpnext, warehouse_models, published_revenue],
+    assets=[ingest_ops, ingest_stripe, ingest_erpnext, ingest_files, warehouse_models, published_revenue],
     asset_checks=[revenue_mart_gate],
     jobs=[full_refresh],
     schedules=[dg.ScheduleDefinition(job=full_refresh, cron_schedule="0 * * * *", name="hourly_refresh")],

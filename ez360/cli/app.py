@@ -315,6 +315,58 @@ def stripe_retry_event(event_id: str = typer.Argument(..., help="The Stripe even
     console.print(f"{event_id} ({status}) is due now")
 
 
+# --- ingest (ingest/): one source alone, or a raw schema rebuilt from the landing archive ----------------
+ingest_app = typer.Typer(help="Load one source into its raw schema, or rebuild a raw schema from the landing "
+                              "archive.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+INGEST_PARTIAL_EXIT = 3  # some part failed while the rest loaded: never a plain success
+
+
+def _print_report(report, as_json: bool) -> None:
+    if as_json:
+        console.print_json(data=report.as_dict())
+    else:
+        console.print(report.summary(), markup=False, highlight=False)
+
+
+@ingest_app.command("run")
+def ingest_run(source: str = typer.Argument(..., help="ops, stripe, erpnext or files"),
+               as_json: bool = typer.Option(False, "--json", help="Print the load report as JSON")) -> None:
+    """Load one source (configured by EZ360_* settings alone); exit 1 if it failed, 3 if partial."""
+    from ingest.report import IngestFailed
+    from ingest.runner import SOURCES, run_source
+
+    if source not in SOURCES:
+        raise _fail(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}", 2)
+    settings = load_settings()
+    try:
+        servers = sandboxes_running(settings) if source in ("stripe", "erpnext") else contextlib.nullcontext()
+        with servers:
+            report = run_source(source, settings)
+    except (IngestFailed, ValueError) as exc:
+        if isinstance(exc, IngestFailed):
+            _print_report(exc.report, as_json)
+        raise _fail(str(exc)) from None
+    _print_report(report, as_json)
+    if report.partial:
+        raise typer.Exit(INGEST_PARTIAL_EXIT)
+
+
+@ingest_app.command("replay")
+def ingest_replay(source: str = typer.Argument(..., help="ops, stripe, erpnext or files"),
+                  as_json: bool = typer.Option(False, "--json", help="Print the load report as JSON")) -> None:
+    """Drop raw_<source> and reload it from the landing archive, load by load, without calling the source."""
+    from ingest.report import IngestFailed
+    from ingest.runner import replay_source
+
+    settings = load_settings()
+    try:
+        report = replay_source(source, settings)
+    except (IngestFailed, ValueError) as exc:
+        raise _fail(str(exc), 2 if isinstance(exc, ValueError) else 1) from None
+    _print_report(report, as_json)
+
+
 @audit_app.command("verify")
 def audit_verify(company: str = typer.Option(None, help="Only this company (its slug)")) -> None:
     """Verify each company's audit hash chain and that every audited record still matches its last audited

@@ -79,6 +79,25 @@ class Settings(BaseSettings):
 
     sentry_dsn: str = ""
 
+    # --- ingest (ingest/: Stripe, ERPNext, export files) ---
+    sandboxes: Literal["on", "off"] | None = Field(
+        None, description="use (and let `ez360 pipeline run` start) the local Stripe/ERPNext sandboxes; "
+                          "empty = on in development and test, off in production")
+    stripe_accounts: str = Field(
+        "", description="self | self,connected | self,acct_...; empty = self (+connected when sandboxes are on)")
+    stripe_objects: str = Field("", description="Stripe object types to read, comma-separated; empty = all")
+    stripe_repull_days: int = Field(90, ge=1, description="window re-read when the events kept do not cover a gap")
+    stripe_company_map: str = Field("", description="acct_x=company-slug,... (explicit company of each account)")
+    erpnext_doctypes: str = Field(
+        "Company,Account,Customer,Sales Invoice,Payment Entry,Journal Entry,GL Entry,Bank Transaction",
+        description="ERPNext doctypes to read, comma-separated")
+    erpnext_company_map: str = Field("", description="ERP Company Name=company-slug,...")
+    erpnext_page_size: int = Field(500, ge=1)
+    inbox_dir: Path | None = None
+    ingest_max_attempts: int = Field(6, ge=1, description="tries per request (429, 5xx, dropped connection)")
+    ingest_backoff_seconds: float = Field(1.0, ge=0, description="first retry wait; doubles per attempt")
+    ingest_max_wait_seconds: float = Field(60.0, ge=0, description="longest single wait, Retry-After included")
+
     # --- accounts security: email, sessions, login throttling (operational_api/security) ---
     public_base_url: str = Field("http://127.0.0.1:8000", description="base of the links sent by email")
     smtp_host: str = "127.0.0.1"
@@ -113,6 +132,7 @@ class Settings(BaseSettings):
         self.landing_dir = (self.landing_dir or var / "landing").resolve()
         self.published_dir = (self.published_dir or var / "published").resolve()
         self.demo_dir = (self.demo_dir or var / "demo").resolve()
+        self.inbox_dir = (self.inbox_dir or var / "inbox").resolve()
         return self
 
     @model_validator(mode="after")
@@ -128,8 +148,10 @@ class Settings(BaseSettings):
 
     @property
     def uses_sandboxes(self) -> bool:
-        """True when Stripe and ERPNext are the local sandboxes (the embedded default)."""
-        return self.stripe_api_base.startswith(("http://127.", "http://localhost"))
+        """True when Stripe and ERPNext are the local sandboxes: EZ360_SANDBOXES, never guessed from a URL."""
+        if self.sandboxes is not None:
+            return self.sandboxes == "on"
+        return self.environment != "production"
 
 
 @lru_cache

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-RAW_SCHEMAS = {"ops": "raw_ops", "stripe": "raw_stripe", "erpnext": "raw_erpnext"}
+RAW_SCHEMAS = {"ops": "raw_ops", "stripe": "raw_stripe", "erpnext": "raw_erpnext", "files": "raw_files"}
 PUBLISHED_SCHEMA = "published"
 
 
