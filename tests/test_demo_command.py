@@ -17,7 +17,7 @@ from ez360.core.money import format_money
 from ez360.core.settings import Settings
 from ez360.demo.catalog import COMPANIES
 from tests.support.browser import chromium
-from tests.support.commands import EZ360, ROOT, kill_all, platform_env, wait_until_gone
+from tests.support.commands import EZ360, ROOT, cmdline, kill_all, platform_env, wait_until_gone
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def test_demo_serves_api_dashboards_and_dagster_with_revenue_for_every_company(t
         assert httpx.get(f"{host}:{settings.dagster_port}/server_info").status_code == 200
         for port in (settings.api_port, settings.dashboards_port, settings.dagster_port):
             assert f"{host}:{port}" in output
-        assert any("dagster-daemon" in " ".join(c.cmdline()) for c in tree), "no Dagster daemon: no schedules"
+        assert any("dagster-daemon" in cmdline(c) for c in tree), "no Dagster daemon: no schedules"
 
         expected = gross_by_company(settings)
         with chromium() as browser:

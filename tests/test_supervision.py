@@ -18,6 +18,7 @@ import pytest
 from tests.support.commands import (
     EZ360,
     Running,
+    cmdline,
     kill_all,
     listening,
     platform_env,
@@ -68,7 +69,7 @@ def two_platforms(seeded, tmp_path_factory):
 def test_sigterm_to_the_group_of_serve_all_stops_every_server_and_frees_every_port(two_platforms):
     run, env, tree = two_platforms[0]
     assert all(listening(port) for port in ports(env).values()), run.output
-    assert any("dagster-daemon" in " ".join(p.cmdline()) for p in tree)
+    assert any("dagster-daemon" in cmdline(p) for p in tree)
     os.killpg(run.proc.pid, signal.SIGTERM)  # as systemd and `kill -TERM -- -PGID` send it
     assert run.wait_exit(STOP_WITHIN) == 0, run.output
     alive, busy = wait_until_gone(tree, list(ports(env).values()), timeout=5)
@@ -90,7 +91,7 @@ def test_a_server_that_dies_on_its_own_is_reported_and_the_others_are_stopped(se
     run, env = _serve(seeded, tmp_path / "serve.log", "sandboxes")
     tree = _started(run)
     try:
-        stripe = next(p for p in tree if "ingest.sandboxes.stripe_server" in " ".join(p.cmdline()))
+        stripe = next(p for p in tree if "ingest.sandboxes.stripe_server" in cmdline(p))
         stripe.kill()
         assert run.wait_exit(STOP_WITHIN) != 0
         assert "stripe-sandbox exited on its own" in run.output
@@ -105,7 +106,7 @@ def test_keep_going_keeps_the_others_up_and_sighup_then_stops_them(seeded, tmp_p
     run, env = _serve(seeded, tmp_path / "serve.log", "sandboxes", "--keep-going")
     tree = _started(run)
     try:
-        next(p for p in tree if "ingest.sandboxes.stripe_server" in " ".join(p.cmdline())).kill()
+        next(p for p in tree if "ingest.sandboxes.stripe_server" in cmdline(p)).kill()
         # the death is reported while the ERPNext sandbox keeps serving
         run.wait_for("stripe-sandbox exited on its own", timeout=60)
         assert run.proc.poll() is None and listening(ports(env)["erpnext_sandbox"])

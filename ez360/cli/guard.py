@@ -67,6 +67,26 @@ def descendants(root: int) -> list[int]:
     return found
 
 
+def reap_zombies(keep: set[int] = frozenset()) -> None:
+    """Reap our exited children except `keep` (processes whose status a Popen object still wants): as a subreaper we
+    inherit orphans, and nobody else will collect them."""
+    me = str(os.getpid()).encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in keep:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if fields[0] == b"Z" and fields[1] == me:
+            try:
+                os.waitpid(int(entry), os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
 def _signal(pid: int, sig: int, group: bool = False) -> None:
     try:
         (os.killpg if group else os.kill)(pid, sig)

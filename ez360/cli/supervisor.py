@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ez360.cli import processes
-from ez360.cli.guard import PR_SET_CHILD_SUBREAPER, STOP_SIGNALS, descendants, prctl
+from ez360.cli.guard import PR_SET_CHILD_SUBREAPER, STOP_SIGNALS, descendants, prctl, reap_zombies
 from ez360.core.settings import Settings
 
 
@@ -94,6 +94,7 @@ class Supervisor:
                                         f"platform; --keep-going keeps them up)")
             if not self.running():
                 raise ChildDied("every server has stopped")
+            reap_zombies(keep={child.pid for child in self.children})
             time.sleep(0.5)
 
     def stop_all(self) -> None:
@@ -108,6 +109,7 @@ class Supervisor:
         for pid in sorted(trees & set(descendants(os.getpid()))):
             self.killed.append(f"orphaned process {pid} ({processes.command_line(pid)})")
             processes.kill_pid(pid)
+        reap_zombies(keep={child.pid for child in self.children})
         self.children = []
 
     def __exit__(self, *_exc) -> None:

@@ -79,6 +79,14 @@ class Running:
 
 
 
+def cmdline(proc: psutil.Process) -> str:
+    """A process's command line, or "" once it has exited (a zombie has none)."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def still_alive(processes: list[psutil.Process]) -> list[str]:
     alive = []
     for proc in processes:
