@@ -1,0 +1,86 @@
+"""Secrets the server must read back are encrypted at rest: TOTP seeds (a code cannot be checked against a hash)
+and the links of account emails waiting for delivery.
+
+`cryptography`'s Fernet (AES-128-CBC with an HMAC-SHA256 tag: tampering is detected, not decrypted into garbage)
+with keys from `EZ360_TOTP_ENCRYPTION_KEYS`. A MultiFernet holds every configured key: the first encrypts, all of
+them decrypt, so a key is rotated without downtime: put a new key first, run `ez360 keys rotate-totp` (re-encrypts
+every stored secret with the first key), then drop the old key.
+
+Development and test run with a fixed, derived key when none is configured; production refuses to start without
+one (`configure` raises), because that key is public.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from ez360.core.settings import Settings
+
+SETTING = "EZ360_TOTP_ENCRYPTION_KEYS"
+# Public by design (it is in the source): good enough for a laptop, never for production.
+DEVELOPMENT_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"ez360 development encryption key").digest()).decode()
+
+
+class KeyConfigurationError(ValueError):
+    """The configured keys are missing (in production) or not Fernet keys."""
+
+
+class SecretUnreadable(RuntimeError):
+    """A stored secret was encrypted with a key that is no longer configured, or was altered."""
+
+
+def keys_from(settings: Settings) -> list[str]:
+    keys = [k.strip() for k in settings.totp_encryption_keys.get_secret_value().split(",") if k.strip()]
+    if not keys:
+        if settings.environment == "production":
+            raise KeyConfigurationError(f"{SETTING} must be set in production: generate a key with "
+                                        "`ez360 keys new`")
+        return [DEVELOPMENT_KEY]
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise KeyConfigurationError(f"{SETTING}: key {position} is not a Fernet key (32 url-safe base64 "
+                                        "bytes); generate one with `ez360 keys new`") from None
+    return keys
+
+
+_ring: MultiFernet | None = None
+
+
+def configure(settings: Settings) -> MultiFernet:
+    """Install the key ring of these settings for this process (the API app and the CLI call it at start)."""
+    global _ring
+    _ring = MultiFernet([Fernet(key) for key in keys_from(settings)])
+    return _ring
+
+
+def ring() -> MultiFernet:
+    return _ring if _ring is not None else configure(Settings())
+
+
+def new_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+def encrypt(plaintext: str) -> str:
+    return ring().encrypt(plaintext.encode()).decode()
+
+
+def decrypt(ciphertext: str) -> str:
+    try:
+        return ring().decrypt(ciphertext.encode()).decode()
+    except InvalidToken:
+        raise SecretUnreadable(f"a stored secret cannot be decrypted with any key in {SETTING} (a removed key, "
+                               "or the value was altered)") from None
+
+
+def reencrypt(ciphertext: str) -> str:
+    """The same secret encrypted with the first key (MultiFernet.rotate)."""
+    try:
+        return ring().rotate(ciphertext.encode()).decode()
+    except InvalidToken:
+        raise SecretUnreadable(f"a stored secret cannot be decrypted with any key in {SETTING}") from None
