@@ -13,7 +13,7 @@ messages) and replaces
   in query strings and URLs.
 
 Local variables of stack frames are not collected at all (`include_local_variables=False`): they hold
-plaintexts under any name, which no key list can foresee.
+plaintexts under any name, which no key list can foresee. Personal data stays at the SDK's default (off).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ SECRET_SHAPES = [
     re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9_]+"),  # Stripe keys
     re.compile(r"\bwhsec_[A-Za-z0-9_]+"),  # Stripe webhook secrets
     re.compile(r"otpauth://\S+"),
-    re.compile(r"(?i)\b((?:[a-z_]*(?:password|passwd|secret|token|code|session|csrf|api_?key|otp))=)[^&\s\"']*"),
+    re.compile(r"(?i)\b((?:[a-z_]*(?:password|passwd|secret|token|session|csrf|api_?key)|(?:recovery_|totp_)?code"
+               r"|otp)=)[^&\s\"']*"),  # key=value pairs of query strings and URLs
 ]
 
 
@@ -83,9 +84,8 @@ def init_sentry(settings: Settings, component: str) -> bool:
         before_send=scrub_event,
         before_send_transaction=scrub_event,
         before_breadcrumb=scrub_event,
-        send_default_pii=False,
         include_local_variables=False,
         traces_sample_rate=0.0,
     )
-    sentry_sdk.set_tag("component", component)
+    sentry_sdk.get_global_scope().set_tag("component", component)  # every thread and request of the process
     return True

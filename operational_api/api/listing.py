@@ -2,8 +2,8 @@
 are added. The cursor is opaque to clients (base64 JSON of the sort key and the last row's values).
 
 A cursor comes back from the client, so it is checked like any input before it reaches SQL: a text holding NUL
-or a lone surrogate, a time with an offset PostgreSQL cannot hold (beyond +-15:59, e.g. -23:59) or out of range,
-a value of the wrong type: each answers 400, never a database error."""
+or a lone surrogate, a time with a UTC offset (the server writes UTC only; PostgreSQL refuses offsets beyond
++-15:59 such as -23:59), a value of the wrong type: each answers 400, never a database error."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import HTTPException, Query
@@ -46,8 +46,9 @@ def _decode(value, column):
         _clean_text(value)
     if isinstance(column.type, DateTime):
         parsed = datetime.fromisoformat(value)  # a non-string raises TypeError
-        # stored times are UTC: compare in UTC (an offset of -23:59 is valid ISO 8601 but not for PostgreSQL)
-        return parsed if parsed.tzinfo is None else parsed.astimezone(UTC)
+        if parsed.utcoffset() not in (None, timedelta(0)):  # the server writes UTC times only
+            raise ValueError("a cursor time with an offset")
+        return parsed
     if isinstance(column.type, Date):
         return date.fromisoformat(value)
     expected = column.type.python_type
