@@ -36,12 +36,12 @@ SECURITY_HEADERS = {
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    encryption.configure(settings)  # production refuses to start without EZ360_TOTP_ENCRYPTION_KEYS
     init_sentry(settings, "api")
     engine = make_engine(settings.database_url)
     # Swagger UI and ReDoc load scripts from a CDN, which the CSP and the no-outbound rule forbid;
     # the OpenAPI document itself is served at /openapi.json.
     sm = make_sessionmaker(engine)
+    encryption.attach(sm, settings)  # production refuses to start without EZ360_TOTP_ENCRYPTION_KEYS
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):

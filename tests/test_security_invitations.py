@@ -8,7 +8,6 @@ from sqlalchemy import select
 
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.db.models import Company, User
-from operational_api.db.security_models import Invitation
 from operational_api.security.tokens import issue_token
 from tests.support.security_world import build_world, smtp_server, token_from
 
@@ -94,6 +93,7 @@ def test_a_declined_or_revoked_invitation_adds_nobody(world):
     assert revoke.status_code == 204
     assert invitee.post(f"/api/v1/account/invitations/{revoked_id}/accept").status_code == 409
     assert email not in _members(world, browser.http)
+    from operational_api.db.security_models import Invitation
     engine = make_engine(world.url)
     with make_sessionmaker(engine)() as s:
         statuses = s.scalars(select(Invitation.status).where(Invitation.email == email).order_by(Invitation.id))

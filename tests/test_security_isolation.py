@@ -145,6 +145,8 @@ def _ids_by_table(url: str, company_id: int) -> dict[str, list[int]]:
 def _tables_for(path: str, param: str, tables: set[str]) -> list[str]:
     """Which tables a path parameter may name: by the path segment before it (`/time-entries/{entry_id}`
     -> time_entries; `/ledger/entries/{entry_id}` -> journal_entries and time_entries, both tried)."""
+    if not param.endswith("_id"):
+        return []  # e.g. {period}: a value, not a row id
     before = path.split("{" + param)[0].rstrip("/").rsplit("/", 1)[-1].replace("-", "_")
     base = param.removesuffix("_id")
     hits = [t for t in tables if t == before or t.endswith("_" + before) or t.startswith(before.rstrip("s"))]

@@ -17,7 +17,6 @@ from operational_api.app import create_app
 from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.db.security_models import SecurityEvent
-from operational_api.security.client_address import UNVERIFIED
 from tests.support.platform import free_port
 from tests.support.security_world import settings_for
 
@@ -72,6 +71,7 @@ def test_the_api_server_does_not_believe_a_forwarded_for_from_localhost(url, tmp
 
 
 def test_an_app_behind_uvicorns_default_trust_still_refuses_the_spoofed_address(url):
+    from operational_api.security.client_address import UNVERIFIED
     app = create_app(settings_for(url, **LIMITS))  # no trusted proxies
     behind_default_uvicorn = ProxyHeadersMiddleware(app, trusted_hosts="127.0.0.1")  # uvicorn's own default
     client = TestClient(behind_default_uvicorn, base_url="https://testserver", client=("127.0.0.1", 50123))

@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 from operational_api.db import schema
 from operational_api.db.models import ApiToken, Company, Membership, User
 from operational_api.security.tokens import issue_token
-from operational_api.services import companies, invitations
+from operational_api.services import companies
 from tests.support.integrity import build_api_world, session_scope
 
 
@@ -51,6 +51,7 @@ def test_removing_a_member_revokes_their_tokens_and_a_new_membership_never_reviv
         token = db.scalar(select(ApiToken).where(ApiToken.user_id == api.user_ids["finance"]))
         assert token.revoked_at is not None  # revoked in the database, not only refused
 
+    from operational_api.services import invitations
     invited = api.call("POST", "/invitations", json={"email": "finance@acme.test", "role": "finance"})
     assert invited.status_code == 201
     with session_scope(api.url) as db, db.begin():

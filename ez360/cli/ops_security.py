@@ -40,7 +40,7 @@ def keys_rotate_totp() -> None:
             secrets = totp.reencrypt_all(session)
             links = 0
             for row in session.scalars(select(EmailOutbox).where(EmailOutbox.link_ciphertext.is_not(None))):
-                row.link_ciphertext = encryption.reencrypt(row.link_ciphertext)
+                row.link_ciphertext = encryption.reencrypt(row.link_ciphertext, session)
                 links += 1
     except encryption.SecretUnreadable as exc:
         raise _fail(f"{exc}; nothing was changed") from None

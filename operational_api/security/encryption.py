@@ -7,7 +7,11 @@ them decrypt, so a key is rotated without downtime: put a new key first, run `ez
 every stored secret with the first key), then drop the old key.
 
 Development and test run with a fixed, derived key when none is configured; production refuses to start without
-one (`configure` raises), because that key is public.
+one (`keys_from` raises), because that key is public.
+
+Which key ring: the API app attaches the one of its settings to its database sessions (`attach`), so an app never
+depends on process-wide state; other code (the CLI, migrations, scripts) uses the process ring, built from the
+environment on first use or installed with `configure`.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import base64
 import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy.orm import Session, sessionmaker
 
 from ez360.core.settings import Settings
 
 SETTING = "EZ360_TOTP_ENCRYPTION_KEYS"
+INFO_KEY = "ez360_keyring"  # where a session carries its key ring
 # Public by design (it is in the source): good enough for a laptop, never for production.
 DEVELOPMENT_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"ez360 development encryption key").digest()).decode()
 
@@ -48,39 +54,53 @@ def keys_from(settings: Settings) -> list[str]:
     return keys
 
 
-_ring: MultiFernet | None = None
+def ring_of(settings: Settings) -> MultiFernet:
+    return MultiFernet([Fernet(key) for key in keys_from(settings)])
+
+
+def attach(factory: sessionmaker, settings: Settings) -> MultiFernet:
+    """Give every session of `factory` the key ring of `settings` (the API app does this at start)."""
+    keys = ring_of(settings)
+    factory.configure(info={INFO_KEY: keys})
+    return keys
+
+
+_process_ring: MultiFernet | None = None
 
 
 def configure(settings: Settings) -> MultiFernet:
-    """Install the key ring of these settings for this process (the API app and the CLI call it at start)."""
-    global _ring
-    _ring = MultiFernet([Fernet(key) for key in keys_from(settings)])
-    return _ring
+    """Install the process ring from these settings (the CLI's key commands; tests)."""
+    global _process_ring
+    _process_ring = ring_of(settings)
+    return _process_ring
 
 
-def ring() -> MultiFernet:
-    return _ring if _ring is not None else configure(Settings())
+def ring(db: Session | None = None) -> MultiFernet:
+    """The session's key ring if its app attached one, else the process ring."""
+    if db is not None and INFO_KEY in db.info:
+        return db.info[INFO_KEY]
+    return _process_ring if _process_ring is not None else configure(Settings())
 
 
 def new_key() -> str:
     return Fernet.generate_key().decode()
 
 
-def encrypt(plaintext: str) -> str:
-    return ring().encrypt(plaintext.encode()).decode()
+def encrypt(plaintext: str, db: Session | None = None) -> str:
+    return ring(db).encrypt(plaintext.encode()).decode()
 
 
-def decrypt(ciphertext: str) -> str:
+def decrypt(ciphertext: str, db: Session | None = None) -> str:
     try:
-        return ring().decrypt(ciphertext.encode()).decode()
+        return ring(db).decrypt(ciphertext.encode()).decode()
     except InvalidToken:
         raise SecretUnreadable(f"a stored secret cannot be decrypted with any key in {SETTING} (a removed key, "
                                "or the value was altered)") from None
 
 
-def reencrypt(ciphertext: str) -> str:
+def reencrypt(ciphertext: str, db: Session | None = None) -> str:
     """The same secret encrypted with the first key (MultiFernet.rotate)."""
     try:
-        return ring().rotate(ciphertext.encode()).decode()
+        return ring(db).rotate(ciphertext.encode()).decode()
     except InvalidToken:
         raise SecretUnreadable(f"a stored secret cannot be decrypted with any key in {SETTING}") from None

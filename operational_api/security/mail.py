@@ -39,16 +39,16 @@ def enqueue(db: Session, to: str, subject: str, body: str, *, link: str | None =
     if link is not None and LINK not in body:
         raise ValueError("a mail with a link needs the LINK placeholder in its body")
     row = EmailOutbox(to_address=to, subject=subject, body=body, next_attempt_at=utcnow(),
-                      link_ciphertext=None if link is None else encryption.encrypt(link))
+                      link_ciphertext=None if link is None else encryption.encrypt(link, db))
     db.add(row)
     db.flush()
     return row
 
 
-def render_body(row: EmailOutbox) -> str:
+def render_body(row: EmailOutbox, db: Session | None = None) -> str:
     if row.link_ciphertext is None:
         return row.body
-    return row.body.replace(LINK, encryption.decrypt(row.link_ciphertext))
+    return row.body.replace(LINK, encryption.decrypt(row.link_ciphertext, db))
 
 
 def _forget_link(row: EmailOutbox) -> None:
@@ -57,13 +57,13 @@ def _forget_link(row: EmailOutbox) -> None:
         row.link_ciphertext, row.body = None, row.body.replace(LINK, REMOVED)
 
 
-def build_message(settings, row: EmailOutbox) -> EmailMessage:
+def build_message(settings, row: EmailOutbox, db: Session | None = None) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = settings.mail_from
     msg["To"] = row.to_address
     msg["Subject"] = row.subject
     msg["Message-ID"] = make_msgid(domain="ez360.invalid")
-    msg.set_content(render_body(row))
+    msg.set_content(render_body(row, db))
     return msg
 
 
@@ -104,7 +104,7 @@ def deliver_due(sm: sessionmaker, settings, *, now: datetime | None = None, only
             row = session.get(EmailOutbox, row_id, populate_existing=True)
             row.attempts += 1
             try:
-                sender(settings, build_message(settings, row))
+                sender(settings, build_message(settings, row, session))
             except (OSError, smtplib.SMTPException, encryption.SecretUnreadable) as exc:
                 delay = timedelta(seconds=settings.outbox_retry_seconds * 2 ** (row.attempts - 1))
                 row.last_error = f"{type(exc).__name__}: {exc}"[:500]

@@ -67,14 +67,14 @@ def qr_svg(uri: str) -> str:
 def start_enrollment(db: Session, user: User) -> str:
     """A new pending secret, stored encrypted; returns it in clear (shown to the user this once)."""
     secret = pyotp.random_base32()
-    security_row(db, user.id).totp_pending_secret = encryption.encrypt(secret)
+    security_row(db, user.id).totp_pending_secret = encryption.encrypt(secret, db)
     return secret
 
 
 def pending_secret(db: Session, user_id: int) -> str | None:
     """The secret of the enrollment in progress, decrypted (None when there is none)."""
     row = db.get(UserSecurity, user_id)
-    return None if row is None or row.totp_pending_secret is None else encryption.decrypt(row.totp_pending_secret)
+    return None if row is None or row.totp_pending_secret is None else encryption.decrypt(row.totp_pending_secret, db)
 
 
 def reencrypt_all(db: Session) -> int:
@@ -85,7 +85,7 @@ def reencrypt_all(db: Session) -> int:
         for column in ("totp_secret", "totp_pending_secret"):
             value = getattr(row, column)
             if value is not None:
-                setattr(row, column, encryption.reencrypt(value))
+                setattr(row, column, encryption.reencrypt(value, db))
                 count += 1
     db.flush()
     return count
@@ -117,7 +117,7 @@ def confirm_enrollment(db: Session, user: User, code: str, now: float | None = N
     row = security_row(db, user.id)
     if row.totp_pending_secret is None:
         return None
-    step = _matching_step(encryption.decrypt(row.totp_pending_secret), code, time.time() if now is None else now)
+    step = _matching_step(encryption.decrypt(row.totp_pending_secret, db), code, time.time() if now is None else now)
     if step is None:
         return None
     row.totp_secret, row.totp_pending_secret, row.totp_enabled_at = row.totp_pending_secret, None, utcnow()
@@ -132,7 +132,7 @@ def verify_code(db: Session, user_id: int, code: str, now: float | None = None) 
     row = db.get(UserSecurity, user_id)
     if row is None or row.totp_secret is None or row.totp_enabled_at is None:
         return False
-    step = _matching_step(encryption.decrypt(row.totp_secret), code, time.time() if now is None else now)
+    step = _matching_step(encryption.decrypt(row.totp_secret, db), code, time.time() if now is None else now)
     return step is not None and _claim_step(db, user_id, step)
 
 
