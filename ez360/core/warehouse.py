@@ -25,10 +25,10 @@ class Warehouse:
     database: str = ""
 
     def postgres_dsn(self) -> str:
-        """A URL again: user, password and database percent-encoded (a password may hold @ / : # ? or %)."""
+        """A URL again, user and password percent-encoded (a password may hold @ / : # ? or %)."""
         auth = quote(self.user, safe="") + (f":{quote(self.password, safe='')}" if self.password else "")
         host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address
-        return f"postgresql://{auth}@{host}:{self.port}/{quote(self.database, safe='')}"
+        return f"postgresql://{auth}@{host}:{self.port}/{self.database}"
 
     def sqlalchemy_url(self) -> str:
         if self.kind == "duckdb":
@@ -59,7 +59,7 @@ def parse_warehouse_url(url: str) -> Warehouse:
             raise WarehouseUrlError(f"EZ360_WAREHOUSE_URL {url!r} names no DuckDB file (duckdb:///path/to/file.duckdb)")
         return Warehouse(kind="duckdb", path=Path(raw).resolve())
     if scheme in ("postgresql", "postgres"):
-        database = unquote(parsed.path.lstrip("/"))
+        database = parsed.path.lstrip("/")
         if not parsed.hostname or not database:
             raise WarehouseUrlError(f"EZ360_WAREHOUSE_URL {url!r} needs a host and a database name")
         return Warehouse(

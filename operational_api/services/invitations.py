@@ -9,7 +9,6 @@ the plan's user limit while it is pending, and the limit is checked again at acc
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -20,15 +19,12 @@ from operational_api.db.models import Company, Membership, User, utcnow
 from operational_api.db.security_models import Invitation
 from operational_api.security import audit, mail
 from operational_api.security.accounts import normalise_email
+from operational_api.security.sessions import digest  # SHA-256 of a 256-bit token, as for sessions and links
 from operational_api.services import companies, plans
 from operational_api.services.errors import Conflict, NotFound, PlanLimitReached, ValidationFailed
 
 TTL = timedelta(days=7)
 PENDING = "pending"
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _aware(value: datetime) -> datetime:
@@ -76,7 +72,7 @@ def invite(db: Session, settings, company: Company, inviter: User, *, email: str
     db.flush()
     _check_room(db, company, now)
     token = secrets.token_urlsafe(32)
-    invitation = Invitation(company_id=company.id, email=email, role=role, token_hash=_digest(token), status=PENDING,
+    invitation = Invitation(company_id=company.id, email=email, role=role, token_hash=digest(token), status=PENDING,
                             invited_by_user_id=inviter.id, created_at=now, expires_at=now + TTL)
     db.add(invitation)
     db.flush()
@@ -116,7 +112,7 @@ def find_for_user(db: Session, user: User, *, invitation_id: int | None = None,
     if invitation_id is not None:
         row = db.get(Invitation, invitation_id)
     else:
-        row = db.scalar(select(Invitation).where(Invitation.token_hash == _digest(token or "")))
+        row = db.scalar(select(Invitation).where(Invitation.token_hash == digest(token or "")))
     if row is None or row.email != user.email:
         raise NotFound("invitation not found: it is addressed to another email address, or does not exist")
     return row
