@@ -68,6 +68,7 @@ class Harness:
                                 headers=headers or signed_headers(body, secret, timestamp))
 
     def process(self, **kwargs):
+        kwargs.setdefault("config", processing.ProcessingConfig(platform_company=self.settings.stripe_platform_company))
         return processing.process_pending(self.sessions, 100, **kwargs)
 
     def know_intent(self, pi_id: str = PI, invoice_id: int | None = None, amount_minor: int = 12345,
