@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from argon2 import PasswordHasher
+from argon2.exceptions import VerifyMismatchError
 
 from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
@@ -14,15 +15,21 @@ from tests.support.security_world import PASSWORD, settings_for
 
 
 class CountingHasher(PasswordHasher):
-    """The real argon2id hasher, counting its verifications."""
+    """The real argon2id hasher, counting the verifications it computed: a match or a mismatch. A value that is
+    no argon2 hash at all is refused before any argon2 work, and does not count."""
 
     def __init__(self):
         super().__init__()
         self.verifications = 0
 
     def verify(self, hash, password):  # noqa: A002 - argon2-cffi's own parameter name
+        try:
+            result = super().verify(hash, password)
+        except VerifyMismatchError:
+            self.verifications += 1
+            raise
         self.verifications += 1
-        return super().verify(hash, password)
+        return result
 
 
 @pytest.fixture(scope="module")

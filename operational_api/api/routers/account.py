@@ -13,6 +13,7 @@ from operational_api.api.context import current_session, get_db
 from operational_api.api.deps import RowId
 from operational_api.api.routers.auth import client_ip, fail_audited, send_soon, throttled
 from operational_api.api.schemas import Text, Timestamp, example
+from operational_api.db.audit_trail import Actor, set_actor
 from operational_api.db.models import Company, User, utcnow
 from operational_api.db.security_models import SecurityEvent, UserSession
 from operational_api.security import accounts, audit, mail, passwords, sessions, totp
@@ -242,6 +243,8 @@ def _for_me(db: Session, row) -> InvitationForMe:
 
 
 def _accept(request: Request, db: Session, user: User, row) -> Joined:
+    set_actor(db, Actor(user.id, f"user:{user.id} (accepting invitation {row.id} via session)",
+                        getattr(request.state, "request_id", None)))  # the new membership's audit record
     membership = invitations.accept(db, user, row, ip=client_ip(request))
     return Joined(company_id=membership.company_id, company_name=db.get(Company, membership.company_id).name,
                   membership_id=membership.id, role=membership.role)
