@@ -25,17 +25,17 @@ def _materialize(context: dg.AssetExecutionContext, summary):
 
 @dg.multi_asset(specs=_specs("ops", OPS_TABLES), name="ingest_ops", can_subset=False)
 def ingest_ops(context: dg.AssetExecutionContext, ez360: Ez360Settings):
-    settings = ez360.core.settings()
-    summary = load_source(ops_source(settings.database_url), "ops", ez360.core.warehouse(), settings.var_dir / "dlt",
+    settings = ez360.settings()
+    summary = load_source(ops_source(settings.database_url), "ops", ez360.warehouse(), settings.var_dir / "dlt",
                           settings.landing_dir)
     yield from _materialize(context, summary)
 
 
 @dg.multi_asset(specs=_specs("stripe", STRIPE_RESOURCES), name="ingest_stripe", can_subset=False)
 def ingest_stripe(context: dg.AssetExecutionContext, ez360: Ez360Settings):
-    settings = ez360.core.settings()
+    settings = ez360.settings()
     source = stripe_source(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base or None)
-    summary = load_source(source, "stripe", ez360.core.warehouse(), settings.var_dir / "dlt",
+    summary = load_source(source, "stripe", ez360.warehouse(), settings.var_dir / "dlt",
                           settings.landing_dir)
     yield from _materialize(context, summary)
 
@@ -47,9 +47,9 @@ def _erp_table(doctype: str) -> str:
 @dg.multi_asset(specs=_specs("erpnext", [_erp_table(d) for d in DEFAULT_DOCTYPES]), name="ingest_erpnext",
                 can_subset=False)
 def ingest_erpnext(context: dg.AssetExecutionContext, ez360: Ez360Settings):
-    settings = ez360.core.settings()
+    settings = ez360.settings()
     source = erpnext_source(settings.erpnext_url, settings.erpnext_api_key,
                             settings.erpnext_api_secret.get_secret_value())
-    summary = load_source(source, "erpnext", ez360.core.warehouse(), settings.var_dir / "dlt",
+    summary = load_source(source, "erpnext", ez360.warehouse(), settings.var_dir / "dlt",
                           settings.landing_dir)
     yield from _materialize(context, summary)
