@@ -66,7 +66,7 @@ def test_the_invitee_joins_by_accepting_signed_in_with_the_invited_address(world
 
     invitee = world.client()
     assert invitee.login(invitee_email).status_code == 200
-    waiting = invitee.get("/api/v1/account/invitations").json()
+    waiting = invitee.get("/api/v1/account/invitations").json()["items"]
     assert [(i["company_name"], i["role"]) for i in waiting] == [("Acme", "finance")]
     assert invitee_email not in _members(world, invitee.http)
     joined = invitee.post("/api/v1/account/invitations/accept", json={"token": token})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import Session
 
 from operational_api.db.models import Company, Membership, User, utcnow
@@ -98,12 +98,11 @@ def revoke(db: Session, company: Company, invitation: Invitation, by: User, ip: 
     return invitation
 
 
-def open_for_user(db: Session, user: User) -> list[Invitation]:
-    """The invitations waiting for this user's verified address."""
-    if user.email_verified_at is None:
-        return []
-    return list(db.scalars(select(Invitation).where(Invitation.email == user.email, Invitation.status == PENDING,
-                                                    Invitation.expires_at > utcnow()).order_by(Invitation.id)))
+def open_for_user(user: User) -> Select:
+    """The invitations waiting for this user's address (none until the address is verified)."""
+    stmt = select(Invitation).where(Invitation.email == user.email, Invitation.status == PENDING,
+                                    Invitation.expires_at > utcnow())
+    return stmt if user.email_verified_at is not None else stmt.where(false())
 
 
 def find_for_user(db: Session, user: User, *, invitation_id: int | None = None,

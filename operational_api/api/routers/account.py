@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session
 
 from operational_api.api.context import current_session, get_db
 from operational_api.api.deps import RowId
+from operational_api.api.listing import Cursor, Limit, paginate, sort_query
 from operational_api.api.routers.auth import client_ip, fail_audited, send_soon, throttled
-from operational_api.api.schemas import Text, Timestamp, example
+from operational_api.api.schemas import Page, Text, Timestamp, example
 from operational_api.db.audit_trail import Actor, set_actor
 from operational_api.db.models import Company, User, utcnow
-from operational_api.db.security_models import SecurityEvent, UserSession
+from operational_api.db.security_models import Invitation, SecurityEvent, UserSession
 from operational_api.security import accounts, audit, mail, passwords, sessions, totp
 from operational_api.services import invitations, usage
 
@@ -250,10 +251,13 @@ def _accept(request: Request, db: Session, user: User, row) -> Joined:
                   membership_id=membership.id, role=membership.role)
 
 
-@router.get("/invitations", response_model=list[InvitationForMe],
+@router.get("/invitations", response_model=Page[InvitationForMe],
             summary="Invitations waiting for your (verified) email address")
-def my_invitations(row: UserSession = Depends(current_session), db: Session = Depends(get_db)):
-    return [_for_me(db, i) for i in invitations.open_for_user(db, db.get(User, row.user_id))]
+def my_invitations(row: UserSession = Depends(current_session), db: Session = Depends(get_db), limit: Limit = 50,
+                   cursor: Cursor = None, sort: str = sort_query(["id", "expires_at"], "id")):
+    stmt = invitations.open_for_user(db.get(User, row.user_id))
+    rows, nxt = paginate(db, stmt, Invitation, sort=sort, cursor=cursor, limit=limit)
+    return Page[InvitationForMe](items=[_for_me(db, i) for i in rows], next_cursor=nxt)
 
 
 @router.post("/invitations/accept", response_model=Joined,
