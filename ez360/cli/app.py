@@ -397,5 +397,12 @@ def audit_verify(company: str = typer.Option(None, help="Only this company (its 
     console.print(f"[green]audit trail intact[/green] for {company or ', '.join(checked) or 'no companies'}")
 
 
+# --- keys and platform admin (ez360/cli/ops_security.py) ---------------------------------------------------
+from ez360.cli.ops_security import companies_app, keys_app  # noqa: E402 - they use this module's helpers
+
+app.add_typer(keys_app, name="keys")
+app.add_typer(companies_app, name="companies")
+
+
 if __name__ == "__main__":
     app()

@@ -73,7 +73,10 @@ def services(settings: Settings, host: str | None = None, port: int | None = Non
         "api": Service(
             "api", "operational API (staff records, health, OpenAPI at /openapi.json)",
             [py, "-m", "uvicorn", "operational_api.app:create_app", "--factory", "--host", host,
-             "--port", str(pick(settings.api_port)), "--no-access-log"], host, pick(settings.api_port),
+             "--port", str(pick(settings.api_port)), "--no-access-log",
+             # X-Forwarded-For only from EZ360_TRUSTED_PROXIES (uvicorn would believe 127.0.0.1 by default)
+             *(["--forwarded-allow-ips", settings.trusted_proxies] if settings.trusted_proxy_list
+               else ["--no-proxy-headers"])], host, pick(settings.api_port),
             "/health/live"),
         "dashboards": Service(
             "dashboards", "Streamlit dashboards (revenue by company and month)",

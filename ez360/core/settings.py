@@ -6,6 +6,7 @@ and the real Stripe / ERPNext. `.env.example` documents every key.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -40,8 +41,8 @@ class Settings(BaseSettings):
     stripe_webhook_secrets_live: SecretStr = Field(
         SecretStr(""), description="comma-separated whsec_ secrets of live-mode endpoints (several = rotation)")
     stripe_platform_company: str = Field(
-        "", description="slug of the company whose books take platform-account payouts; empty = the one "
-                        "company without a connected Stripe account")
+        "", description="slug of the company whose books take platform-account payouts; empty = such events "
+                        "fail with reason platform_company_not_configured")
     stripe_process_on_delivery: bool = Field(
         True, description="process the event queue right after each webhook delivery (no worker needed)")
 
@@ -78,6 +79,15 @@ class Settings(BaseSettings):
     demo_password: SecretStr = SecretStr("ez360-demo-password")
 
     sentry_dsn: str = ""
+    release: str = Field("", description="release name reported to Sentry (e.g. a git sha); empty = none")
+
+    # --- ops security: secrets at rest, proxies (operational_api/security) ---
+    totp_encryption_keys: SecretStr = Field(
+        SecretStr(""), description="comma-separated Fernet keys; the first encrypts, all decrypt (rotation); "
+                                   "empty = a fixed development key, refused in production")
+    trusted_proxies: str = Field(
+        "", description="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is "
+                        "believed; empty = none (the peer address is the client)")
 
     # --- ingest (ingest/: Stripe, ERPNext, export files) ---
     sandboxes: Literal["on", "off"] | None = Field(
@@ -140,6 +150,19 @@ class Settings(BaseSettings):
         if self.environment == "production" and not self.session_cookie_secure:
             raise ValueError("EZ360_SESSION_COOKIE_SECURE must be true in production")
         return self
+
+    @model_validator(mode="after")
+    def _trusted_proxies_are_addresses(self) -> Settings:
+        for item in self.trusted_proxy_list:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"EZ360_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+        return self
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def session_cookie_name(self) -> str:
