@@ -236,26 +236,48 @@ def test_a_wrong_second_factor_code_is_refused_and_the_right_one_signs_in(site):
     page.context.close()
 
 
-def _member(site: Site, company_id: int | None, email: str, role: str, *, new_company: str | None = None) -> int:
+def _user(site: Site, email: str) -> int:
     with site.db() as db, db.begin():
-        if new_company:
-            company_id = companies.create_company(db, slug=new_company, name=new_company.title(), base_currency="EUR",
-                                                  invoice_prefix="OT").id
-        user = companies.create_user(db, email=email, full_name=role.title(), password_hash=passwords.hash_password(
-            PASSWORD))
-        from operational_api.db.models import Company
-        companies.add_member(db, db.get(Company, company_id), user, role)
-    return company_id
+        return companies.create_user(db, email=email, full_name=email.split("@")[0].title(),
+                                     password_hash=passwords.hash_password(PASSWORD)).id
+
+
+def _member(site: Site, email: str, role: str, company_slug: str) -> int:
+    """A member of a company of its own (as the data of another tenant, set up directly)."""
+    from operational_api.db.models import Company, User
+    user_id = _user(site, email)
+    with site.db() as db, db.begin():
+        company = companies.create_company(db, slug=company_slug, name=company_slug.title(), base_currency="EUR",
+                                           invoice_prefix="OT")
+        companies.add_member(db, company, db.get(User, user_id), role)
+        return db.get(Company, company.id).id
 
 
 def test_staff_work_without_settings_and_type_money_the_german_way(site):
     if not site.owner:
         pytest.skip("needs the company created by the journey test")
     company = int(site.owner["company"])
-    _member(site, company, "sam@studio.test", "staff")
+    _user(site, "sam@studio.test")
+    owner = site.context().new_page()  # the owner invites Sam from the members page
+    sign_in(owner, site.owner["email"], site.owner["secret"])
+    owner.goto(f"/app/c/{company}/members")
+    owner.get_by_label("Email address").fill("sam@studio.test")
+    owner.get_by_label("Role").select_option("staff")
+    owner.get_by_role("button", name="Send invitation").click()
+    owner.get_by_text("Invitation sent").wait_for()
+    assert "sam@studio.test" in owner.get_by_role("region", name="Open invitations").inner_text()
+    owner.context.close()
+    link = re.search(r"http://\S+/invitations/accept\?token=\S+",
+                     mail_to(site, "sam@studio.test", "/invitations/accept?token=").get_content()).group(0)
+
     context = site.context(locale="de-DE")
     page = context.new_page()
-    sign_in(page, "sam@studio.test")
+    page.goto(link)  # signed out: sign in first, then back to the invitation
+    page.get_by_label("Email address").fill("sam@studio.test")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Accept and join").click()
+    page.get_by_text("you are now a member of this company").wait_for()
     nav = page.get_by_role("navigation", name="Main")
     assert nav.get_by_role("link", name="Settings").count() == 0
     assert page.get_by_role("link", name="Dashboards").count() == 0  # staff do not read the dashboards
@@ -284,7 +306,7 @@ def test_a_member_of_another_company_gets_404_on_its_pages(site):
     if not site.owner:
         pytest.skip("needs the company created by the journey test")
     company = int(site.owner["company"])
-    _member(site, None, "olga@other.test", "viewer", new_company="other-co")
+    _member(site, "olga@other.test", "viewer", "other-co")
     context = site.context()
     page = context.new_page()
     sign_in(page, "olga@other.test")

@@ -232,8 +232,10 @@ def mail_invoice(session: Session, company: Company, invoice: Invoice, *, pdf: b
     if not client.email.strip():
         return None
     body = (f"Hello {client.name},\n\nplease find attached invoice {invoice.number} from {company.name} for "
-            f"{amount_text}, due on {invoice.due_date:%Y-%m-%d}.\n\nView it online: {link}\n\nThank you.")
-    row = mail.enqueue(session, client.email.strip(), f"Invoice {invoice.number} from {company.name}"[:200], body)
+            f"{amount_text}, due on {invoice.due_date:%Y-%m-%d}.\n\nView it online: {mail.LINK}\n\nThank you.")
+    # The link is a secret: the outbox keeps it encrypted and forgets it once the mail is delivered.
+    row = mail.enqueue(session, client.email.strip(), f"Invoice {invoice.number} from {company.name}"[:200], body,
+                       link=link)
     session.add(EmailAttachment(outbox_id=row.id, filename=f"{invoice.number}.pdf", content_type="application/pdf",
                                 content=pdf))
     session.flush()

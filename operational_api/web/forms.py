@@ -21,7 +21,7 @@ from operational_api.services.errors import DomainError
 
 FORM_TYPE = b"application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 1_000_000
-WEB_PREFIXES = ("/app", "/verify-email", "/reset-password", "/i/")
+WEB_PREFIXES = ("/app", "/verify-email", "/reset-password", "/i/", "/invitations")
 
 
 class FormCsrfHeader:

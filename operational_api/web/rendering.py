@@ -71,7 +71,10 @@ NOTICES = {
     "entry_created": "Journal entry saved as a draft.", "entry_posted": "Journal entry posted.",
     "entry_reversed": "Reversal entry posted.", "entry_deleted": "Draft entry deleted.",
     "account_created": "Account added.", "period_closed": "Period closed.", "period_reopened": "Period reopened.",
-    "member_invited": "Invitation sent.", "role_changed": "Role changed; the member signs in again.",
+    "member_invited": "Invitation sent: they become a member when they accept it.",
+    "invitation_revoked": "Invitation revoked; its link no longer works.",
+    "joined": "Welcome: you are now a member of this company.",
+    "invitation_declined": "Invitation declined.", "role_changed": "Role changed; the member signs in again.",
     "member_removed": "Member removed.", "token_revoked": "Token revoked.",
     "settings_saved": "Settings saved.", "tax_rate_added": "Tax rate added.", "tax_default": "Default tax rate "
                                                                                              "changed.",

@@ -13,7 +13,7 @@ from operational_api.api.routers import company_settings as api_company
 from operational_api.db.models import Company, User
 from operational_api.db.security_models import UserSecurity, UserSession
 from operational_api.security import totp
-from operational_api.services import billing
+from operational_api.services import billing, invitations
 from operational_api.services.errors import DomainError
 from operational_api.web.forms import FormState, form_data
 from operational_api.web.l10n import user_locale
@@ -24,15 +24,58 @@ router = APIRouter(include_in_schema=False)
 CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "SEK", "NOK", "DKK", "NZD", "SGD", "INR", "KWD")
 
 
+def _invitations(db: Session, user: User) -> list:
+    return [api_account._for_me(db, i) for i in db.scalars(invitations.open_for_user(user).limit(50))]
+
+
 @router.get("/app")
 def home(request: Request, row: UserSession = Depends(current_session), db: Session = Depends(get_db)):
-    mine = companies_of(db, row.user_id)
-    if not mine:
+    mine, user = companies_of(db, row.user_id), db.get(User, row.user_id)
+    waiting = _invitations(db, user)
+    if not mine and not waiting:
         return go("/app/companies/new", request.query_params.get("done"))
-    if len(mine) == 1:
+    if len(mine) == 1 and not waiting:
         return go(f"/app/c/{mine[0][0].id}", request.query_params.get("done"))
-    return render(request, "account/companies.html", csrf=row.csrf_token, companies=mine,
-                  user=db.get(User, row.user_id))
+    return render(request, "account/companies.html", csrf=row.csrf_token, companies=mine, user=user,
+                  invitations=waiting)
+
+
+# -- invitations (the invitee's side) ----------------------------------------------------------------------
+
+@router.get("/invitations/accept")
+def invitation_page(request: Request, token: str = "", row: UserSession = Depends(current_session),
+                    db: Session = Depends(get_db)):
+    """The emailed link: which company invites you, with which role; accept or decline (signed in as the
+    invited address; anyone else gets a 404 and learns nothing)."""
+    user = db.get(User, row.user_id)
+    invitation = api_account._for_me(db, invitations.find_for_user(db, user, token=token[:200]))
+    return render(request, "account/invitation.html", csrf=row.csrf_token, user=user, invitation=invitation,
+                  token=token[:200])
+
+
+@router.post("/invitations/accept")
+def accept_by_link(request: Request, form: dict = Depends(form_data), row: UserSession = Depends(current_session),
+                   db: Session = Depends(get_db)):
+    joined = api_account.accept_invitation_link(api_account.InvitationTokenIn(token=form.get("token", "")[:200] or
+                                                                              "-"), request, row, db)
+    db.commit()
+    return go(f"/app/c/{joined.company_id}", "joined")
+
+
+@router.post("/app/invitations/{invitation_id}/accept")
+def accept(request: Request, invitation_id: int, row: UserSession = Depends(current_session),
+           db: Session = Depends(get_db)):
+    joined = api_account.accept_invitation(invitation_id, request, row, db)
+    db.commit()
+    return go(f"/app/c/{joined.company_id}", "joined")
+
+
+@router.post("/app/invitations/{invitation_id}/decline")
+def decline(request: Request, invitation_id: int, row: UserSession = Depends(current_session),
+            db: Session = Depends(get_db)):
+    api_account.decline_invitation(invitation_id, request, row, db)
+    db.commit()
+    return go("/app", "invitation_declined")
 
 
 def _currency_for(request: Request) -> str:
@@ -69,7 +112,7 @@ def create_company(request: Request, form: dict = Depends(form_data), row: UserS
     name = state.values["name"]
     data = {"name": name, "slug": state.values["slug"] or _slug(name),
             "base_currency": state.values["base_currency"].upper(),
-            "invoice_prefix": state.values["invoice_prefix"] or _prefix(name), "plan": "free",
+            "invoice_prefix": state.values["invoice_prefix"] or _prefix(name),
             "payment_terms_days": state.values["payment_terms_days"] or "30",
             "fiscal_year_start_month": state.values["fiscal_year_start_month"] or "1"}
     identity = Identity(user_id=row.user_id, via="session", session_id=row.id, mfa=row.mfa_verified)

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import BackgroundTasks, Depends, HTTPException, Request
 from pydantic import ValidationError
 
 from operational_api.api.context import Principal, get_db, require
 from operational_api.api.deps import Ctx, RowId, company_ctx
 from operational_api.api.routers import company_settings as api_company
+from operational_api.api.routers import invitations as api_invitations
 from operational_api.api.routers import members as api_members
 from operational_api.api.routers import tokens as api_tokens
 from operational_api.db.billing_models import TaxRate
-from operational_api.db.models import ApiToken, Company, Membership, User
-from operational_api.services import billing, companies
+from operational_api.db.models import ApiToken, Company, Membership, User, utcnow
+from operational_api.db.security_models import Invitation
+from operational_api.permissions import allowed
+from operational_api.services import billing, companies, invitations
 from operational_api.services.errors import DomainError
 from operational_api.web import l10n
-from operational_api.web.actions import attempt, company_pages
+from operational_api.web.actions import act, attempt, company_pages
 from operational_api.web.forms import FormState, form_data
 from operational_api.web.lists import Filters, list_page
 from operational_api.web.pages.auth import first_error
@@ -40,7 +43,12 @@ def _members(request: Request, ctx: Ctx, form: FormState | None = None, status: 
     view = list_page(request, ctx.db, stmt, Membership, f, sorts=["id", "role", "created_at"], default="id")
     users = {m.user_id: ctx.db.get(User, m.user_id) for m in view.rows}
     roles = [r for r in companies.ROLES if r != "owner" or ctx.principal.role == "owner"]
+    pending = ctx.db.scalars(ctx.scoped.select(Invitation).where(Invitation.status == invitations.PENDING,
+                                                                 Invitation.expires_at > utcnow())
+                             .order_by(Invitation.id).limit(100)).all() \
+        if allowed(ctx.principal.role, "members:manage") else []
     return render(request, "company/members.html", ctx=ctx, view=view, users=users, roles=roles, role_help=ROLE_HELP,
+                  pending=pending,
                   form=form or FormState(values={"role": "staff"}), status=status)
 
 
@@ -50,18 +58,26 @@ def members(request: Request, ctx: Ctx = Depends(company_ctx("members:read"))):
 
 
 @router.post("/members")
-def invite(request: Request, form: dict = Depends(form_data), ctx: Ctx = Depends(company_ctx("members:manage"))):
-    state = FormState(values={k: form.get(k, "").strip() for k in ("email", "full_name", "role")})
+def invite(request: Request, background: BackgroundTasks, form: dict = Depends(form_data),
+           ctx: Ctx = Depends(company_ctx("members:manage"))):
+    """An invitation by email; the invitee becomes a member when they accept it (the API's own function)."""
+    state = FormState(values={k: form.get(k, "").strip() for k in ("email", "role")})
     try:
-        body = api_members.MemberIn(**state.values)
+        body = api_invitations.InvitationIn(**state.values)
     except ValidationError as exc:
         name, message = first_error(exc)
         state.errors[name or "email"] = "enter a valid email address" if name == "email" else message
         return _members(request, ctx, state, 422)
-    _, error = attempt(ctx.db, lambda: api_members.invite(body, ctx))
+    _, error = attempt(ctx.db, lambda: api_invitations.invite(body, request, background, ctx))
     if error:
-        return _members(request, ctx, state.fail(error, ("email", "role", "full_name")), error.status)
+        return _members(request, ctx, state.fail(error, ("email", "role")), error.status)
     return go(f"/app/c/{ctx.company.id}/members", "member_invited")
+
+
+@router.post("/members/invitations/{invitation_id}/revoke")
+def revoke_invitation(request: Request, invitation_id: RowId, ctx: Ctx = Depends(company_ctx("members:manage"))):
+    return act(ctx.db, lambda: api_invitations.revoke_invitation(invitation_id, request, ctx),
+               f"/app/c/{ctx.company.id}/members", "invitation_revoked")
 
 
 @router.post("/members/{membership_id}/role")
