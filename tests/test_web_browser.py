@@ -261,8 +261,9 @@ def test_staff_work_without_settings_and_type_money_the_german_way(site):
     owner = site.context().new_page()  # the owner invites Sam from the members page
     sign_in(owner, site.owner["email"], site.owner["secret"])
     owner.goto(f"/app/c/{company}/members")
-    owner.get_by_label("Email address").fill("sam@studio.test")
-    owner.get_by_label("Role").select_option("staff")
+    invite = owner.get_by_role("region", name="Invite a teammate")
+    invite.get_by_label("Email address").fill("sam@studio.test")
+    invite.get_by_label("Role").select_option("staff")
     owner.get_by_role("button", name="Send invitation").click()
     owner.get_by_text("Invitation sent").wait_for()
     assert "sam@studio.test" in owner.get_by_role("region", name="Open invitations").inner_text()
