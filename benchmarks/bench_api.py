@@ -352,7 +352,7 @@ def _audit_sql(company_id: int, audit: list[tuple[str, str | None, str | None]])
     """Move the head last (as late as the write path may take that lock), then write the rows after it."""
     n = len(audit)
     values = ", ".join(
-        f"({company_id}, :head_seq - {n - k}, now(), :sess_user_id, 'user:pgbench (finance via session)', "
+        f"({company_id}, :head_seq - {n - 1 - k}, now(), :sess_user_id, 'user:pgbench (finance via session)', "
         f"'pgbench', {_literal('transition' if before else 'create')}, {_literal(entity)}, :inv, "
         f"{_literal(before)}, {_literal(after)}, ':head_hash', "
         f"encode(sha256(convert_to({_literal(after or '')} || :head_seq, 'UTF8')), 'hex'))"

@@ -80,11 +80,22 @@ local ids = {{ {ids} }}
 local method, path, body = {_lua_string(step.method)}, {_lua_string(step.path)}, {body}
 local walk, nthreads = {"true" if step.walk else "false"}, {threads}
 local threads_made = 0
+local all_threads = {{}}
 local tid, n = 0, 0
+failures = {{}}  -- status -> count, per thread (read back in done)
+sample = ""
 
 function setup(thread)
   thread:set("tid", threads_made)
   threads_made = threads_made + 1
+  table.insert(all_threads, thread)
+end
+
+function response(status, headers, resp_body)
+  if status >= 300 then
+    failures[status] = (failures[status] or 0) + 1
+    if sample == "" then sample = status .. " " .. string.sub(resp_body or "", 1, 300) end
+  end
 end
 
 function init(args)
@@ -109,9 +120,16 @@ end
 
 function done(summary, latency, requests)
   local e = summary.errors
+  local codes, first = "", ""
+  for _, t in ipairs(all_threads) do
+    for status, count in pairs(t:get("failures") or {{}}) do codes = codes .. status .. "x" .. count .. " " end
+    if first == "" then first = t:get("sample") or "" end
+  end
   io.write(string.format('WRK_JSON {{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
     '"status_errors": %d, "socket_errors": %d}}\\n', summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+  io.write("WRK_FAILURES " .. codes .. "\\n")
+  io.write("WRK_SAMPLE " .. string.gsub(first, "\\n", " ") .. "\\n")
 end
 """
 
@@ -128,9 +146,18 @@ def run_wrk(wrk: str, base_url: str, step: Step, sessions: list[SignedIn], *, co
         raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     data = json.loads(found.group(1))
     seconds_run = data["duration_us"] / 1e6
-    errors = data["status_errors"] + data["socket_errors"]
+    codes = re.search(r"^WRK_FAILURES (.*)$", proc.stdout, re.M).group(1).strip()
+    sample = re.search(r"^WRK_SAMPLE (.*)$", proc.stdout, re.M).group(1).strip()
+    statuses: dict[str, int] = {}
+    for pair in codes.split():  # "409x3 500x1" per thread
+        status, count = pair.split("x")
+        statuses[status] = statuses.get(status, 0) + int(count)
+    # wrk counts 4xx/5xx as status errors; 3xx would pass unnoticed, so every non-2xx is counted here
+    errors = max(data["status_errors"], sum(statuses.values())) + data["socket_errors"]
+    shown = ", ".join(f"{count} x {status}" for status, count in sorted(statuses.items()))
+    note = f"answers {shown}; first: {sample[:200]}" if errors else ""
     return Figures(data["requests"] / seconds_run, data["p50_us"] / 1000, data["p99_us"] / 1000,
-                   data["requests"], errors)
+                   data["requests"], errors, note)
 
 
 def run_pgbench(dsn: str, script: str, *, clients: int, threads: int, seconds: float, workdir: Path, name: str,
