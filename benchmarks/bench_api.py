@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -60,6 +61,7 @@ SERVER_URL = os.environ.get("EZ360_BENCH_POSTGRES_URL",
 PASSWORD = "bench-password-for-finance-staff"
 DEMO_COMPANY = "northwind"
 
+STEPS = ("get invoice", "list invoices", "list payments", "create payment", "send invoice")
 # The issue's targets: (step, scale) -> (minimum share of pgbench, maximum P99 ms, minimum req/s)
 TARGETS = {
     ("create payment", "demo"): (0.25, 50.0, None),
@@ -80,6 +82,10 @@ def admin():
         yield conn.cursor()
     finally:
         conn.close()
+
+
+def dbname(url: str) -> str:
+    return url.rsplit("/", 1)[1]
 
 
 def create_database(name: str, template: str | None = None) -> str:
@@ -111,7 +117,7 @@ def machine_facts() -> dict[str, str]:
         cur.execute("SHOW synchronous_commit")
         sync = cur.fetchone()[0]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+                            text=True).stdout.strip() or "(not a git checkout)"
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
                            text=True).stdout.strip()
     wrk = subprocess.run([load.ensure_wrk(), "-v"], capture_output=True, text=True).stdout.splitlines()[0]
@@ -438,6 +444,12 @@ def company_accounts(database_url: str, company_id: int) -> tuple[dict[str, int]
         return accounts, cur.fetchone()[0]
 
 
+def _with_cpu(figures: load.Figures, cpu: load.CpuMeter) -> load.Figures:
+    count = max(1, figures.count)
+    return dataclasses.replace(figures, app_cpu_ms=cpu.api_seconds * 1000 / count,
+                               db_cpu_ms=cpu.db_seconds * 1000 / count)
+
+
 # --- a scale, end to end ----------------------------------------------------------------------------------------
 
 @dataclass
@@ -455,25 +467,39 @@ class Run:
     def __init__(self, args, var: Path, wrk: str):
         self.args, self.var, self.wrk = args, var, wrk
         self.rows: list[Row] = []
+        self.steps = {name.strip() for name in args.steps.split(",")}
+        unknown = self.steps - set(STEPS)
+        if unknown:
+            raise SystemExit(f"unknown steps {sorted(unknown)}: choose from {', '.join(STEPS)}")
         self.notes: list[str] = []
         self.workdir = var / "scripts"
         self.workdir.mkdir(exist_ok=True)
 
-    def measure_api(self, server: Server, step: load.Step, sessions: list[load.SignedIn]) -> load.Figures:
+    def measure_api(self, server: Server, database: str, step: load.Step,
+                    sessions: list[load.SignedIn]) -> load.Figures:
         a = self.args
         if a.warmup:
-            load.run_wrk(self.wrk, server.url, step, sessions, connections=a.connections, threads=a.threads,
+            warm = step
+            if step.walk:  # a work queue: the warm-up takes its share of the ids, the measurement the rest
+                cut = int(len(step.ids) * a.warmup / (a.warmup + a.seconds))
+                warm, step = (dataclasses.replace(step, ids=step.ids[:cut]),
+                              dataclasses.replace(step, ids=step.ids[cut:]))
+            load.run_wrk(self.wrk, server.url, warm, sessions, connections=a.connections, threads=a.threads,
                          seconds=a.warmup, workdir=self.workdir)
-        return load.run_wrk(self.wrk, server.url, step, sessions, connections=a.connections, threads=a.threads,
-                            seconds=a.seconds, workdir=self.workdir)
+        with load.CpuMeter(SERVER_URL, database, server.proc.pid) as cpu:
+            figures = load.run_wrk(self.wrk, server.url, step, sessions, connections=a.connections,
+                                   threads=a.threads, seconds=a.seconds, workdir=self.workdir)
+        return _with_cpu(figures, cpu)
 
     def measure_pg(self, pg_url: str, name: str, script: str) -> load.Figures:
         a = self.args
         if a.warmup:
             load.run_pgbench(pg_url, script, clients=a.connections, threads=a.threads, seconds=a.warmup,
                              workdir=self.workdir, name=name + "_warmup")
-        return load.run_pgbench(pg_url, script, clients=a.connections, threads=a.threads, seconds=a.seconds,
-                                workdir=self.workdir, name=name)
+        with load.CpuMeter(SERVER_URL, dbname(pg_url)) as cpu:
+            figures = load.run_pgbench(pg_url, script, clients=a.connections, threads=a.threads, seconds=a.seconds,
+                                       workdir=self.workdir, name=name)
+        return _with_cpu(figures, cpu)
 
     def scale(self, scale: str, template: str) -> None:
         tag = uuid.uuid4().hex[:8]
@@ -495,7 +521,8 @@ class Run:
             sessions = sign_in(server.url, target.emails)
             sid_lo = copy_sessions(pg_url, api_url, target.emails)
             self._reads(scale, server, api_url, pg_url, target, sessions)
-            self._writes(scale, server, api_url, pg_url, target, sessions, sid_lo)
+            if {"create payment", "send invoice"} & self.steps:
+                self._writes(scale, server, api_url, pg_url, target, sessions, sid_lo)
         finally:
             if server:
                 server.stop()
@@ -511,12 +538,12 @@ class Run:
             steps = [load.Step("get invoice", "GET", f"/api/v1/companies/{c}/invoices/{{id}}", ids=(newest,)),
                      load.Step("list invoices", "GET", f"/api/v1/companies/{c}/invoices?limit=50"),
                      load.Step("list payments", "GET", f"/api/v1/companies/{c}/payments?limit=50")]
-            for step in steps:
+            for step in [s for s in steps if s.name in self.steps]:
                 path = step.path.replace("{id}", str(step.ids[0])) if step.ids else step.path
                 app.call("GET", path)  # warm, and the session's idle deadline fresh: no touch in the capture
                 captured, _ = app.capture("GET", path)
                 print(f"[{scale}] {step.name}", flush=True)
-                api = self.measure_api(server, step, sessions)
+                api = self.measure_api(server, dbname(api_url), step, sessions)
                 script = captured.pgbench_script()
                 pg = self.measure_pg(pg_url, f"{scale}_{step.name.replace(' ', '_')}", script)
                 self.rows.append(Row(scale, step.name, api, pg, captured.round_trips, script_statements(script),
@@ -525,7 +552,18 @@ class Run:
             app.close()
 
     def _writes(self, scale, server, api_url, pg_url, target, sessions, sid_lo) -> None:
-        c, a = target.company_id, self.args
+        app = InProcess(api_url, sessions[0])
+        try:
+            rates = (100.0, 1000.0)  # queue sizing when the payments were not measured first (req/s, tps)
+            if "create payment" in self.steps:
+                rates = self._payments(scale, app, server, api_url, pg_url, target, sessions, sid_lo)
+            if "send invoice" in self.steps:
+                self._sends(scale, app, server, api_url, pg_url, target, sessions, sid_lo, rates)
+        finally:
+            app.close()
+
+    def _payments(self, scale, app, server, api_url, pg_url, target, sessions, sid_lo) -> tuple[float, float]:
+        c = target.company_id
         accounts, currency = company_accounts(api_url, c)
         today = datetime.now(UTC).date().isoformat()
         body = json.dumps({"client_id": target.pool_client, "method": "bank", "amount": "1.00",
@@ -533,42 +571,41 @@ class Run:
         body = body.replace('"invoice_id": 0', '"invoice_id": {id}')
         open_ids, _ = add_work_queue(api_url, target, open_invoices=64, drafts=0)
         pg_open, _ = add_work_queue(pg_url, target, open_invoices=64, drafts=0)
-        app = InProcess(api_url, sessions[0])
-        try:
-            print(f"[{scale}] create payment", flush=True)
-            captured, _ = app.capture("POST", f"/api/v1/companies/{c}/payments", body.replace("{id}", str(open_ids[0])),
-                                      request_id=f"bench-payment-{scale}")
-            audit = audit_rows_of(api_url, f"bench-payment-{scale}")
-            step = load.Step("create payment", "POST", f"/api/v1/companies/{c}/payments", body, tuple(open_ids))
-            api = self.measure_api(server, step, sessions)
-            script = payment_script(target, sid_lo, pg_open, accounts, currency, audit)
-            pg = self.measure_pg(pg_url, f"{scale}_create_payment", script)
-            self.rows.append(Row(scale, step.name, api, pg, captured.round_trips, script_statements(script),
-                                 os.getloadavg()[0]))
-            self.notes.append(f"{scale}: one payment wrote {len(audit)} audit rows "
-                              f"({', '.join(e for e, _, _ in audit)}); pgbench writes the same rows")
+        print(f"[{scale}] create payment", flush=True)
+        captured, _ = app.capture("POST", f"/api/v1/companies/{c}/payments", body.replace("{id}", str(open_ids[0])),
+                                  request_id=f"bench-payment-{scale}")
+        audit = audit_rows_of(api_url, f"bench-payment-{scale}")
+        step = load.Step("create payment", "POST", f"/api/v1/companies/{c}/payments", body, tuple(open_ids))
+        api = self.measure_api(server, dbname(api_url), step, sessions)
+        script = payment_script(target, sid_lo, pg_open, accounts, currency, audit)
+        pg = self.measure_pg(pg_url, f"{scale}_create_payment", script)
+        self.rows.append(Row(scale, step.name, api, pg, captured.round_trips, script_statements(script),
+                             os.getloadavg()[0]))
+        self.notes.append(f"{scale}: one payment wrote {len(audit)} audit rows "
+                          f"({', '.join(e for e, _, _ in audit)}); pgbench writes the same rows")
+        return api.rate, pg.rate
 
-            print(f"[{scale}] send invoice", flush=True)
-            total = a.seconds + a.warmup
-            _, drafts = add_work_queue(api_url, target, open_invoices=0,
-                                       drafts=int(2 * api.rate * total) + 200)
-            _, pg_drafts = add_work_queue(pg_url, target, open_invoices=0, drafts=int(2 * pg.rate * total) + 500)
-            captured, _ = app.capture("POST", f"/api/v1/companies/{c}/invoices/{drafts[0]}/send", "{}",
-                                      request_id=f"bench-send-{scale}")
-            audit = audit_rows_of(api_url, f"bench-send-{scale}")
-            step = load.Step("send invoice", "POST", f"/api/v1/companies/{c}/invoices/{{id}}/send", "{}",
-                             tuple(drafts[1:]), walk=True)
-            api = self.measure_api(server, step, sessions)
-            with contextlib.closing(psycopg2.connect(pg_url)) as conn, conn, conn.cursor() as cur:
-                cur.execute("CREATE SEQUENCE bench_send_queue")  # pgbench's work queue: each draft sent once
-            script = send_script(target, sid_lo, pg_drafts[0], accounts, currency, audit)
-            pg = self.measure_pg(pg_url, f"{scale}_send_invoice", script)
-            self.rows.append(Row(scale, step.name, api, pg, captured.round_trips, script_statements(script) - 1,
-                                 os.getloadavg()[0]))
-            self.notes.append(f"{scale}: one send wrote {len(audit)} audit rows; queues: {len(drafts):,} drafts "
-                              f"for the API, {len(pg_drafts):,} for pgbench (its queue pick is not counted)")
-        finally:
-            app.close()
+    def _sends(self, scale, app, server, api_url, pg_url, target, sessions, sid_lo, rates) -> None:
+        c, a = target.company_id, self.args
+        accounts, currency = company_accounts(api_url, c)
+        print(f"[{scale}] send invoice", flush=True)
+        total = a.seconds + a.warmup
+        _, drafts = add_work_queue(api_url, target, open_invoices=0, drafts=int(2 * rates[0] * total) + 200)
+        _, pg_drafts = add_work_queue(pg_url, target, open_invoices=0, drafts=int(2 * rates[1] * total) + 500)
+        captured, _ = app.capture("POST", f"/api/v1/companies/{c}/invoices/{drafts[0]}/send", "{}",
+                                  request_id=f"bench-send-{scale}")
+        audit = audit_rows_of(api_url, f"bench-send-{scale}")
+        step = load.Step("send invoice", "POST", f"/api/v1/companies/{c}/invoices/{{id}}/send", "{}",
+                         tuple(drafts[1:]), walk=True)
+        api = self.measure_api(server, dbname(api_url), step, sessions)
+        with contextlib.closing(psycopg2.connect(pg_url)) as conn, conn, conn.cursor() as cur:
+            cur.execute("CREATE SEQUENCE bench_send_queue")  # pgbench's work queue: each draft sent once
+        script = send_script(target, sid_lo, pg_drafts[0], accounts, currency, audit)
+        pg = self.measure_pg(pg_url, f"{scale}_send_invoice", script)
+        self.rows.append(Row(scale, step.name, api, pg, captured.round_trips, script_statements(script) - 1,
+                             os.getloadavg()[0]))
+        self.notes.append(f"{scale}: one send wrote {len(audit)} audit rows; queues: {len(drafts):,} drafts "
+                          f"for the API, {len(pg_drafts):,} for pgbench (its queue pick is not counted)")
 
 
 # --- report -----------------------------------------------------------------------------------------------------
@@ -591,23 +628,31 @@ def verdicts(row: Row) -> str:
 
 def report(facts: dict[str, str], run: Run, args) -> None:
     print()
-    print(f"EZ360 operational API vs pgbench, {args.connections} connections, {len(run.rows) and 16} finance "
-          f"sessions rotated per request, {args.seconds:.0f} s per measurement after {args.warmup:.0f} s warm-up")
+    label = f"{args.label}: " if args.label else ""
+    print(f"{label}EZ360 operational API vs pgbench, {args.connections} connections, 16 finance sessions rotated "
+          f"per request, {args.seconds:.0f} s per measurement after {args.warmup:.0f} s warm-up")
     for key, value in facts.items():
         print(f"  {key:<22} {value}")
     print()
-    head = (f"{'scale':<5} {'work':<15} {'API req/s':>9} {'P50 ms':>7} {'P99 ms':>7} {'err':>4} {'stmts':>5} | "
-            f"{'pgbench tps':>11} {'P50 ms':>7} {'P99 ms':>7} {'stmts':>5} | {'share':>6} {'load':>5}  target")
+    head = (f"{'scale':<5} {'work':<15} {'API req/s':>9} {'P50 ms':>7} {'P99 ms':>7} {'err':>4} {'stmts':>5} "
+            f"{'cpu ms':>11} | {'pgbench tps':>11} {'P50 ms':>7} {'P99 ms':>7} {'stmts':>5} {'cpu ms':>6} | "
+            f"{'share':>6} {'cpu sh':>6} {'load':>5}  target")
     print(head)
     print("-" * len(head))
     for r in run.rows:
         share = r.api.rate / r.pg.rate if r.pg.rate else 0
+        api_cpu = r.api.app_cpu_ms + r.api.db_cpu_ms
+        cpu_share = r.pg.db_cpu_ms / api_cpu if api_cpu else 0
         print(f"{r.scale:<5} {r.step:<15} {r.api.rate:>9.1f} {r.api.p50_ms:>7.1f} {r.api.p99_ms:>7.1f} "
-              f"{r.api.errors:>4} {r.api_statements:>5} | {r.pg.rate:>11.1f} {r.pg.p50_ms:>7.1f} {r.pg.p99_ms:>7.1f} "
-              f"{r.pg_statements:>5} | {share:>6.1%} {r.load_avg:>5.1f}  {verdicts(r)}")
+              f"{r.api.errors:>4} {r.api_statements:>5} {r.api.app_cpu_ms:>5.1f}+{r.api.db_cpu_ms:<5.1f} | "
+              f"{r.pg.rate:>11.1f} {r.pg.p50_ms:>7.1f} {r.pg.p99_ms:>7.1f} {r.pg_statements:>5} "
+              f"{r.pg.db_cpu_ms:>6.2f} | {share:>6.1%} {cpu_share:>6.1%} {r.load_avg:>5.1f}  {verdicts(r)}")
     print()
-    print("stmts: statements sent to PostgreSQL by one request (BEGIN/COMMIT included for pgbench; the API's "
-          "driver opens its transactions implicitly). load: 1-minute load average after the measurement.")
+    print("stmts: statements sent to PostgreSQL by one request (pgbench: BEGIN and COMMIT included; the API's driver "
+          "opens its transactions implicitly).\ncpu ms: CPU per request of the API's processes + of the database's "
+          "backends (pgbench: the backends only); cpu sh: pgbench's CPU per transaction as a share of the API's per "
+          "request, a share that does not move with the neighbours' load.\nload: 1-minute load average after the "
+          "measurement (the machine is shared; rates fall as it rises).")
     for note in run.notes:
         print(f"  - {note}")
     for r in run.rows:
@@ -627,6 +672,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None,
                         help="pass --workers N to `ez360 serve api` (default: as shipped)")
     parser.add_argument("--keep", action="store_true", help="keep the databases (names printed)")
+    parser.add_argument("--steps", default=",".join(STEPS), help=f"a subset of: {', '.join(STEPS)}")
+    parser.add_argument("--label", default="", help="a name for this run, printed with the figures")
     args = parser.parse_args()
     wrk = load.ensure_wrk()
     facts = machine_facts()

@@ -16,6 +16,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ class Figures:
     count: int
     errors: int  # non-2xx answers, socket errors, timeouts (wrk); failed transactions (pgbench)
     note: str = ""
+    app_cpu_ms: float = 0.0  # CPU of the API's processes per request
+    db_cpu_ms: float = 0.0  # CPU of the database's backends per request (or transaction)
 
 
 @dataclass(frozen=True)
@@ -249,3 +252,96 @@ def capture(engine, call: Callable[[], object]) -> tuple[Capture, object]:
         event.remove(engine, "commit", commit)
         event.remove(engine, "rollback", rollback)
     return Capture(statements), result
+
+
+# --- CPU per request -------------------------------------------------------------------------------------------
+
+CLOCK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK  # utime + stime
+
+
+def process_tree(root: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    family, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in family} - family
+        family |= more
+        grew = bool(more)
+    return family
+
+
+class CpuMeter:
+    """CPU seconds spent by a process tree (the API) and by the PostgreSQL backends of one database while a
+    measurement runs: figures that hold on a shared machine, where rates move with the neighbours' load.
+    Backends are sampled every 0.2 s (pgbench's end when the run ends, so the last 0.2 s may be missed)."""
+
+    def __init__(self, dsn: str, database: str, api_root: int | None = None):
+        self.dsn, self.database, self.api_root = dsn, database, api_root
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.api_start = self.api_end = 0.0
+        self._stop = threading.Event()
+
+    def _backends(self, cur) -> list[int]:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (self.database,))
+        return [r[0] for r in cur.fetchall()]
+
+    def _sample(self, cur) -> None:
+        for pid in self._backends(cur):
+            value = _cpu_seconds(pid)
+            if value is not None:
+                self.first.setdefault(pid, value if pid in self.seen_before else 0.0)
+                self.last[pid] = value
+
+    def _api_cpu(self) -> float:
+        if self.api_root is None:
+            return 0.0
+        return sum(v for v in (_cpu_seconds(p) for p in process_tree(self.api_root)) if v is not None)
+
+    def __enter__(self):
+        import psycopg2
+
+        self.conn = psycopg2.connect(self.dsn)
+        self.conn.autocommit = True
+        with self.conn.cursor() as cur:
+            self.seen_before = set(self._backends(cur))  # pool connections open before the run: count deltas
+            self._sample(cur)
+        self.api_start = self._api_cpu()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        with self.conn.cursor() as cur:
+            while not self._stop.wait(0.2):
+                self._sample(cur)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self.thread.join()
+        with self.conn.cursor() as cur:
+            self._sample(cur)
+        self.conn.close()
+        self.api_end = self._api_cpu()
+
+    @property
+    def api_seconds(self) -> float:
+        return self.api_end - self.api_start
+
+    @property
+    def db_seconds(self) -> float:
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)

@@ -263,7 +263,7 @@ def credit_invoice(invoice_id: RowId, body: CreditNoteIn, ctx: Ctx = Depends(com
 def list_credit_notes(ctx: Ctx = Depends(company_ctx("invoices:read")), limit: Limit = 50, cursor: Cursor = None,
                       sort: str = sort_query(["id", "issue_date", "created_at"], "-id"),
                       invoice_id: int | None = Query(None, ge=1, le=2**31 - 1)):
-    stmt = ctx.scoped.select(CreditNote)
+    stmt = ctx.scoped.rows(CreditNote)
     if invoice_id:
         stmt = stmt.where(CreditNote.invoice_id == invoice_id)
     rows, nxt = paginate(ctx.db, stmt, CreditNote, sort=sort, cursor=cursor, limit=limit)
@@ -272,4 +272,4 @@ def list_credit_notes(ctx: Ctx = Depends(company_ctx("invoices:read")), limit: L
 
 @notes_router.get("/{credit_note_id}", response_model=CreditNoteOut, summary="A credit note")
 def get_credit_note(credit_note_id: RowId, ctx: Ctx = Depends(company_ctx("invoices:read"))):
-    return note_out(ctx.get(CreditNote, credit_note_id))
+    return note_out(ctx.scoped.get_row(CreditNote, credit_note_id))

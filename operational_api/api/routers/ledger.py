@@ -134,7 +134,7 @@ def _legs(lines: list[LineIn], currency: str) -> list[ledger.Leg]:
 @router.get("/accounts", response_model=Page[AccountOut], summary="The chart of accounts")
 def list_accounts(ctx: Ctx = Depends(company_ctx("ledger:read")), type: AccountType | None = None,
                   limit: Limit = 100, cursor: Cursor = None, sort: str = sort_query(["code", "name", "id"], "code")):
-    stmt = where_given(ctx.scoped.select(Account), (type, lambda: Account.type == type))
+    stmt = where_given(ctx.scoped.rows(Account), (type, lambda: Account.type == type))
     rows, nxt = paginate(ctx.db, stmt, Account, sort=sort, cursor=cursor, limit=limit)
     return Page[AccountOut](items=[AccountOut(id=a.id, code=a.code, name=a.name, type=a.type) for a in rows],
                             next_cursor=nxt)
@@ -215,7 +215,7 @@ def reverse_entry(entry_id: RowId, body: ReverseIn | None = None, ctx: Ctx = Dep
 @router.get("/periods", response_model=Page[PeriodOut], summary="Closed periods")
 def list_periods(ctx: Ctx = Depends(company_ctx("ledger:read")), limit: Limit = 50, cursor: Cursor = None,
                  sort: str = sort_query(["period", "closed_at"], "period")):
-    rows, nxt = paginate(ctx.db, ctx.scoped.select(ClosedPeriod), ClosedPeriod, sort=sort, cursor=cursor, limit=limit)
+    rows, nxt = paginate(ctx.db, ctx.scoped.rows(ClosedPeriod), ClosedPeriod, sort=sort, cursor=cursor, limit=limit)
     return Page[PeriodOut](items=[PeriodOut(period=p.period, closed_at=p.closed_at, closed_by_id=p.closed_by_id)
                                   for p in rows], next_cursor=nxt)
 

@@ -194,8 +194,8 @@ def apply_credit(payment_id: RowId, body: ApplyCreditIn, ctx: Ctx = Depends(comp
 @router.get("/{payment_id}/refunds", response_model=Page[RefundOut], summary="Refunds of a payment")
 def list_refunds(payment_id: RowId, ctx: Ctx = Depends(company_ctx("payments:read")), limit: Limit = 50,
                  cursor: Cursor = None, sort: str = sort_query(["id", "refunded_on"], "id")):
-    payment = ctx.get(Payment, payment_id)
-    stmt = ctx.scoped.select(Refund).where(Refund.payment_id == payment.id)
+    payment = ctx.scoped.get_row(Payment, payment_id)
+    stmt = ctx.scoped.rows(Refund).where(Refund.payment_id == payment.id)
     rows, nxt = paginate(ctx.db, stmt, Refund, sort=sort, cursor=cursor, limit=limit)
     return Page[RefundOut](items=[refund_out(r) for r in rows], next_cursor=nxt)
 
