@@ -60,6 +60,7 @@ SERVER_URL = os.environ.get("EZ360_BENCH_POSTGRES_URL",
                             os.environ.get("EZ360_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
 PASSWORD = "bench-password-for-finance-staff"
 DEMO_COMPANY = "northwind"
+BIG_COMPANY = "bench-100k"
 
 STEPS = ("get invoice", "list invoices", "list payments", "create payment", "send invoice")
 # The issue's targets: (step, scale) -> (minimum share of pgbench, maximum P99 ms, minimum req/s)
@@ -236,39 +237,38 @@ def seed_demo_template(name: str, var: Path) -> float:
     return time.perf_counter() - started
 
 
-def prepare_target(url: str, scale: str, invoices: int) -> Target:
+def prepare_target(url: str, scale: str, invoices: int, *, seeded: bool = False) -> Target:
+    """Seed the scale's company (unless `seeded`: a saved seed, found by its slug) and add the work-queue client."""
     from sqlalchemy import func, select
 
     from operational_api.db.engine import make_engine, make_sessionmaker
-    from operational_api.db.models import Company, Invoice
+    from operational_api.db.models import Company, Invoice, User
     from operational_api.services import records
     from operational_api.services.companies import hash_password
 
     started = time.perf_counter()
-    password_hash = hash_password(PASSWORD)
     rows: dict[str, int] = {}
-    company_id, emails = 0, []
-    if scale == "100k":
-        made = seeding.create_company(url, slug="bench-100k", name="Bench 100k Ltd", clients=200,
-                                      password_hash=password_hash, finance_users=16)
-        added = seeding.add_invoices(url, made.id, made.client_ids, made.project_ids,
-                                     seeding.Mix.of_company(invoices))
-        company_id, emails, rows = made.id, made.finance_emails, added.rows
+    slug = BIG_COMPANY if scale == "100k" else DEMO_COMPANY
+    if scale == "100k" and not seeded:
+        made = seeding.create_company(url, slug=slug, name="Bench 100k Ltd", clients=200,
+                                      password_hash=hash_password(PASSWORD), finance_users=16)
+        rows = seeding.add_invoices(url, made.id, made.client_ids, made.project_ids,
+                                    seeding.Mix.of_company(invoices)).rows
     engine = make_engine(url)
     try:
         with make_sessionmaker(engine)() as s, s.begin():
             seeding.audit_trail.set_actor(s, seeding.ACTOR)
-            if scale == "demo":
-                company = s.scalar(select(Company).where(Company.slug == DEMO_COMPANY))
-                company_id = company.id
-                emails = seeding.add_finance_users(s, company, 16, password_hash)
-            company = s.get(Company, company_id)
+            company = s.scalar(select(Company).where(Company.slug == slug))
+            emails = list(s.scalars(select(User.email).where(User.email.like(f"bench.finance.%@{slug}.example.com"))
+                                    .order_by(User.email)))
+            if not emails:
+                emails = seeding.add_finance_users(s, company, 16, hash_password(PASSWORD))
             client = records.create_client(s, company, name="Bench work queue", email="ap@queue.example.org",
                                            currency=company.base_currency)
             project = records.create_project(s, company, client, name="Bench work queue", hourly_rate_minor=15_000,
                                              budget_minor=0)
-            count = s.scalar(select(func.count()).select_from(Invoice).where(Invoice.company_id == company_id))
-            target = Target(scale, company_id, emails, count, client.id, project.id)
+            count = s.scalar(select(func.count()).select_from(Invoice).where(Invoice.company_id == company.id))
+            target = Target(scale, company.id, emails, count, client.id, project.id)
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
     finally:
@@ -505,10 +505,21 @@ class Run:
         tag = uuid.uuid4().hex[:8]
         api_name, pg_name = f"ez360_bench_{scale}_{tag}", f"ez360_bench_{scale}_{tag}_pgbench"
         print(f"[{scale}] seeding", flush=True)
-        api_url = create_database(api_name, template)
+        saved = f"{self.args.from_seed}_{scale}" if self.args.from_seed else None
+        api_url = create_database(api_name, saved or template)
         server = None
         try:
-            target = prepare_target(api_url, scale, self.args.invoices)
+            if saved:
+                from operational_api.db import schema
+
+                schema.upgrade(api_url)  # this tree's migrations (e.g. its indexes) on the saved rows
+                self.notes.append(f"{scale}: rows from the saved seed {saved}, migrated to this tree's heads")
+            target = prepare_target(api_url, scale, self.args.invoices, seeded=bool(saved))
+            if self.args.save_seed:
+                name = f"{self.args.save_seed}_{scale}"
+                drop_database(name)
+                create_database(name, api_name)
+                self.notes.append(f"{scale}: seed saved as database {name} (reuse: --from-seed {self.args.save_seed})")
             self.notes.append(f"{scale}: company {target.company_id} holds {target.invoice_count:,} invoices before "
                               f"the work queue; seeded in {target.seed_seconds:.0f} s"
                               + (f" (COPY: {', '.join(f'{k} {v:,}' for k, v in target.seeded_rows.items())})"
@@ -674,6 +685,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the databases (names printed)")
     parser.add_argument("--steps", default=",".join(STEPS), help=f"a subset of: {', '.join(STEPS)}")
     parser.add_argument("--label", default="", help="a name for this run, printed with the figures")
+    parser.add_argument("--save-seed", default="", metavar="PREFIX",
+                        help="keep each scale's seeded database as PREFIX_<scale> (before any request)")
+    parser.add_argument("--from-seed", default="", metavar="PREFIX",
+                        help="start from databases saved by --save-seed instead of seeding (minutes saved)")
     args = parser.parse_args()
     wrk = load.ensure_wrk()
     facts = machine_facts()
@@ -683,9 +698,12 @@ def main() -> None:
         template = f"ez360_bench_demo_{uuid.uuid4().hex[:8]}"
         run = Run(args, var, wrk)
         try:
-            print("seeding the demo world (service layer)", flush=True)
-            seconds = seed_demo_template(template, var)
-            run.notes.append(f"demo world (seed 42, scale 1) seeded through the service layer in {seconds:.0f} s")
+            if not args.from_seed:
+                print("seeding the demo world (service layer)", flush=True)
+                seconds = seed_demo_template(template, var)
+                run.notes.append(f"demo world (seed 42, scale 1) seeded through the service layer in {seconds:.0f} s")
+            else:
+                os.environ.update(server_env(dsn(f"{args.from_seed}_{scales[0]}"), var))
             for scale in scales:
                 run.scale(scale, template)
         finally:

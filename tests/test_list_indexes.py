@@ -152,7 +152,8 @@ INSERT INTO audit_log (company_id, seq, occurred_at, actor_user_id, actor, reque
                        entity_id, before, after, prev_hash, hash)
 SELECT :c, :seq + g, timestamptz '2020-01-01' + g * interval '25 minutes', CASE WHEN g % 7 > 0 THEN :owner END,
        'user:' || :owner, 'req-' || g / 4,
-       (ARRAY['create','update','transition','delete','restore'])[1 + g % 5],
+       CASE WHEN g % 1000 < 3 THEN 'restore' WHEN g % 1000 < 10 THEN 'delete' WHEN g % 1000 < 150 THEN 'transition'
+            WHEN g % 1000 < 400 THEN 'update' ELSE 'create' END,
        (ARRAY['invoice','payment','client','journal_entry','expense','project','invoice_line'])[1 + g % 7],
        g / 7, NULL, '{}', md5(g::text) || md5(g::text), md5((g + 1)::text) || md5((g + 1)::text)
 FROM generate_series(1, :n) g;

@@ -41,7 +41,7 @@ BY_ID = ("clients", "projects", "time_entries", "expenses", "invoices", "credit_
 
 # Filters whose rare values a sort index would have to skip through (full column lists, after company_id).
 FILTERS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "invoices": (("project_id",), ("issue_date",), ("status", "due_date")),
+    "invoices": (("project_id",), ("issue_date",)),
     "time_entries": (("user_id", "work_date"),),
     "expenses": (("project_id",),),
     "usage_events": (("event_name", "occurred_at"), ("user_id", "occurred_at")),
