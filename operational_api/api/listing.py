@@ -61,20 +61,13 @@ def paginate(db: Session, stmt: Select, model, *, sort: str, cursor: str | None,
         else:
             stmt = stmt.where(or_(column > last_value, and_(column == last_value, model.id > last_id)))
     order = (column.desc(), model.id.desc()) if desc else (column.asc(), model.id.asc())
-    result = db.execute(stmt.order_by(*order).limit(limit + 1))
-    rows = list(result.scalars() if _selects_entity(stmt) else result)
+    rows = list(db.scalars(stmt.order_by(*order).limit(limit + 1)))
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
     last = rows[-1]
     token = json.dumps([sort, _encode(getattr(last, key)), last.id])
     return rows, base64.urlsafe_b64encode(token.encode()).decode()
-
-
-def _selects_entity(stmt: Select) -> bool:
-    """select(Model) pages ORM objects; select(Model.__table__) pages Core rows (read-only pages, less overhead)."""
-    described = stmt.column_descriptions
-    return len(described) == 1 and described[0]["expr"] is described[0]["entity"]
 
 
 def where_given(stmt: Select, *filters: tuple[object, Callable[[], object]]) -> Select:

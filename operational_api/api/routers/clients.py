@@ -72,7 +72,7 @@ def list_clients(ctx: Ctx = Depends(company_ctx("clients:read")), limit: Limit =
                  sort: str = sort_query(["id", "name", "created_at", "updated_at"], "name"),
                  q: Text(200) | None = Query(None, description="Name contains (case-insensitive)"),
                  currency: Text(3) | None = None, deleted: Deleted = DELETED_QUERY):
-    stmt = filter_deleted(ctx.scoped.rows(Client), Client, deleted)
+    stmt = filter_deleted(ctx.scoped.select(Client), Client, deleted)
     if q:
         stmt = stmt.where(Client.name.ilike(f"%{q}%"))
     if currency:
@@ -90,7 +90,7 @@ def create_client(body: ClientIn, ctx: Ctx = Depends(company_ctx("clients:write"
 
 @router.get("/{client_id}", response_model=ClientOut, summary="A client (also when soft-deleted)")
 def get_client(client_id: RowId, ctx: Ctx = Depends(company_ctx("clients:read"))):
-    return out(ctx.scoped.get_row(Client, client_id))
+    return out(ctx.get(Client, client_id))
 
 
 @router.patch("/{client_id}", response_model=ClientOut, summary="Change a client")

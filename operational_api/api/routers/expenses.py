@@ -77,7 +77,7 @@ def list_expenses(ctx: Ctx = Depends(company_ctx("expenses:read")), limit: Limit
                   category: Category | None = None, project_id: int | None = Query(None, ge=1, le=2**31 - 1),
                   billable: bool | None = None, date_from: date | None = Query(None, alias="from"),
                   date_to: date | None = Query(None, alias="to"), deleted: Deleted = DELETED_QUERY):
-    stmt = filter_deleted(ctx.scoped.rows(Expense), Expense, deleted)
+    stmt = filter_deleted(ctx.scoped.select(Expense), Expense, deleted)
     stmt = where_given(
         stmt,
         (category, lambda: Expense.category == category),
@@ -104,7 +104,7 @@ def create_expense(body: ExpenseIn, ctx: Ctx = Depends(company_ctx("expenses:wri
 
 @router.get("/{expense_id}", response_model=ExpenseOut, summary="An expense")
 def get_expense(expense_id: RowId, ctx: Ctx = Depends(company_ctx("expenses:read"))):
-    return out(ctx.scoped.get_row(Expense, expense_id))
+    return out(ctx.get(Expense, expense_id))
 
 
 @router.patch("/{expense_id}", response_model=ExpenseOut,

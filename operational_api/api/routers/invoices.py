@@ -128,8 +128,8 @@ def _today() -> date:
 
 
 def invoice_out(inv, lines, today: date) -> dict:
-    """An invoice (ORM object or Core row) and its lines as the API shows them; FastAPI validates the dict
-    against `InvoiceOut` and writes the JSON in one pass."""
+    """An invoice and its lines as the API shows them; FastAPI validates the dict against `InvoiceOut` and
+    writes the JSON in one pass."""
     cur = inv.currency
     overdue = invoicing.is_overdue(inv, today)
     return {
@@ -150,7 +150,7 @@ def invoice_out(inv, lines, today: date) -> dict:
 
 def out(ctx: Ctx, inv: Invoice) -> dict:
     """One invoice with its lines (one query for the lines)."""
-    ctx.db.flush()  # after a write: the lines just written are read back with Core
+    ctx.db.flush()  # after a write: the lines just added are read by a plain select, which does not autoflush
     lines = pages.invoice_lines(ctx.db, ctx.company.id, [inv.id]).get(inv.id, [])
     return invoice_out(inv, lines, _today())
 
@@ -176,7 +176,7 @@ def list_invoices(ctx: Ctx = Depends(company_ctx("invoices:read")), limit: Limit
                   project_id: int | None = Query(None, ge=1, le=2**31 - 1), currency: Text(3) | None = None,
                   overdue: bool | None = Query(None, description="Only (or never) invoices past their due date"),
                   issued_from: date | None = None, issued_to: date | None = None, deleted: Deleted = DELETED_QUERY):
-    stmt = filter_deleted(ctx.scoped.rows(Invoice), Invoice, deleted)
+    stmt = filter_deleted(ctx.scoped.select(Invoice), Invoice, deleted)
     today = _today()
     is_overdue = Invoice.status.in_(invoicing.OPEN_STATES) & (Invoice.due_date < today)
     stmt = where_given(
@@ -208,8 +208,7 @@ def create_invoice(body: InvoiceIn, ctx: Ctx = Depends(company_ctx("invoices:wri
 
 @router.get("/{invoice_id}", response_model=InvoiceOut, summary="An invoice with its lines")
 def get_invoice(invoice_id: RowId, ctx: Ctx = Depends(company_ctx("invoices:read"))):
-    row = ctx.scoped.get_row(Invoice, invoice_id)
-    return invoice_out(row, pages.invoice_lines(ctx.db, ctx.company.id, [row.id]).get(row.id, ()), _today())
+    return out(ctx, ctx.get(Invoice, invoice_id))
 
 
 @router.patch("/{invoice_id}", response_model=InvoiceOut, summary="Change a draft (a sent invoice answers 409)")
@@ -263,7 +262,7 @@ def credit_invoice(invoice_id: RowId, body: CreditNoteIn, ctx: Ctx = Depends(com
 def list_credit_notes(ctx: Ctx = Depends(company_ctx("invoices:read")), limit: Limit = 50, cursor: Cursor = None,
                       sort: str = sort_query(["id", "issue_date", "created_at"], "-id"),
                       invoice_id: int | None = Query(None, ge=1, le=2**31 - 1)):
-    stmt = ctx.scoped.rows(CreditNote)
+    stmt = ctx.scoped.select(CreditNote)
     if invoice_id:
         stmt = stmt.where(CreditNote.invoice_id == invoice_id)
     rows, nxt = paginate(ctx.db, stmt, CreditNote, sort=sort, cursor=cursor, limit=limit)
@@ -272,4 +271,4 @@ def list_credit_notes(ctx: Ctx = Depends(company_ctx("invoices:read")), limit: L
 
 @notes_router.get("/{credit_note_id}", response_model=CreditNoteOut, summary="A credit note")
 def get_credit_note(credit_note_id: RowId, ctx: Ctx = Depends(company_ctx("invoices:read"))):
-    return note_out(ctx.scoped.get_row(CreditNote, credit_note_id))
+    return note_out(ctx.get(CreditNote, credit_note_id))

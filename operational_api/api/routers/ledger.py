@@ -110,7 +110,7 @@ class BalanceOut(BaseModel):
 
 
 def entry_dict(e, lines) -> dict:
-    """A journal entry (ORM object or Core row) with its lines (rows carrying the account code)."""
+    """A journal entry with its lines (rows carrying the account code)."""
     cur = e.currency
     return {"id": e.id, "entry_date": e.entry_date, "memo": e.memo, "currency": cur, "status": e.status,
             "source_type": e.source_type, "source_id": e.source_id, "reversal_of_id": e.reversal_of_id,
@@ -120,7 +120,7 @@ def entry_dict(e, lines) -> dict:
 
 
 def entry_out(ctx: Ctx, e: JournalEntry) -> dict:
-    ctx.db.flush()  # after a write: the lines just written are read back with Core
+    ctx.db.flush()  # after a write: the lines just added are read by a plain select (no autoflush)
     return entry_dict(e, pages.entry_lines(ctx.db, ctx.company.id, [e.id]).get(e.id, ()))
 
 
@@ -134,7 +134,7 @@ def _legs(lines: list[LineIn], currency: str) -> list[ledger.Leg]:
 @router.get("/accounts", response_model=Page[AccountOut], summary="The chart of accounts")
 def list_accounts(ctx: Ctx = Depends(company_ctx("ledger:read")), type: AccountType | None = None,
                   limit: Limit = 100, cursor: Cursor = None, sort: str = sort_query(["code", "name", "id"], "code")):
-    stmt = where_given(ctx.scoped.rows(Account), (type, lambda: Account.type == type))
+    stmt = where_given(ctx.scoped.select(Account), (type, lambda: Account.type == type))
     rows, nxt = paginate(ctx.db, stmt, Account, sort=sort, cursor=cursor, limit=limit)
     return Page[AccountOut](items=[AccountOut(id=a.id, code=a.code, name=a.name, type=a.type) for a in rows],
                             next_cursor=nxt)
@@ -152,7 +152,7 @@ def list_entries(ctx: Ctx = Depends(company_ctx("ledger:read")), limit: Limit = 
                  status: Literal["draft", "posted"] | None = None, source_type: Text(30) | None = None,
                  currency: Text(3) | None = None, date_from: date | None = Query(None, alias="from"),
                  date_to: date | None = Query(None, alias="to")):
-    stmt = ctx.scoped.rows(JournalEntry)
+    stmt = ctx.scoped.select(JournalEntry)
     stmt = where_given(
         stmt,
         (status, lambda: JournalEntry.status == status),
@@ -179,7 +179,7 @@ def create_entry(body: EntryIn, ctx: Ctx = Depends(company_ctx("ledger:write")))
 
 @router.get("/entries/{entry_id}", response_model=EntryOut, summary="A journal entry with its lines")
 def get_entry(entry_id: RowId, ctx: Ctx = Depends(company_ctx("ledger:read"))):
-    return entry_out(ctx, ctx.scoped.get_row(JournalEntry, entry_id))
+    return entry_out(ctx, ctx.get(JournalEntry, entry_id))
 
 
 @router.patch("/entries/{entry_id}", response_model=EntryOut, summary="Change a draft (a posted entry answers 409)")
@@ -215,7 +215,7 @@ def reverse_entry(entry_id: RowId, body: ReverseIn | None = None, ctx: Ctx = Dep
 @router.get("/periods", response_model=Page[PeriodOut], summary="Closed periods")
 def list_periods(ctx: Ctx = Depends(company_ctx("ledger:read")), limit: Limit = 50, cursor: Cursor = None,
                  sort: str = sort_query(["period", "closed_at"], "period")):
-    rows, nxt = paginate(ctx.db, ctx.scoped.rows(ClosedPeriod), ClosedPeriod, sort=sort, cursor=cursor, limit=limit)
+    rows, nxt = paginate(ctx.db, ctx.scoped.select(ClosedPeriod), ClosedPeriod, sort=sort, cursor=cursor, limit=limit)
     return Page[PeriodOut](items=[PeriodOut(period=p.period, closed_at=p.closed_at, closed_by_id=p.closed_by_id)
                                   for p in rows], next_cursor=nxt)
 

@@ -105,7 +105,7 @@ def refund_out(r: Refund) -> RefundOut:
 
 
 def payment_out(p, allocations, refunded_minor: int) -> dict:
-    """A payment (ORM object or Core row) with its allocations, as the API shows it."""
+    """A payment with its allocations, as the API shows it."""
     cur = p.currency
     allocated = sum(a.amount_minor for a in allocations)
     return {
@@ -130,7 +130,7 @@ def page_out(ctx: Ctx, rows: list) -> list[dict]:
 
 
 def out(ctx: Ctx, p: Payment) -> dict:
-    ctx.db.flush()  # after a write: the allocations just added are read back with Core
+    ctx.db.flush()  # after a write: the allocations just added are read by a plain select (no autoflush)
     return page_out(ctx, [p])[0]
 
 
@@ -150,7 +150,7 @@ def list_payments(ctx: Ctx = Depends(company_ctx("payments:read")), limit: Limit
                   client_id: int | None = Query(None, ge=1, le=2**31 - 1), method: Method | None = None,
                   currency: Text(3) | None = None, date_from: date | None = Query(None, alias="from"),
                   date_to: date | None = Query(None, alias="to"), stripe_charge_id: Text(60) | None = None):
-    stmt = ctx.scoped.rows(Payment)
+    stmt = ctx.scoped.select(Payment)
     stmt = where_given(
         stmt,
         (client_id, lambda: Payment.client_id == client_id),
@@ -179,7 +179,7 @@ def record_payment(body: PaymentIn, ctx: Ctx = Depends(company_ctx("payments:wri
 
 @router.get("/{payment_id}", response_model=PaymentOut, summary="A payment with its allocations")
 def get_payment(payment_id: RowId, ctx: Ctx = Depends(company_ctx("payments:read"))):
-    return out(ctx, ctx.scoped.get_row(Payment, payment_id))
+    return out(ctx, ctx.get(Payment, payment_id))
 
 
 @router.post("/{payment_id}/allocations", response_model=PaymentOut,
@@ -194,8 +194,8 @@ def apply_credit(payment_id: RowId, body: ApplyCreditIn, ctx: Ctx = Depends(comp
 @router.get("/{payment_id}/refunds", response_model=Page[RefundOut], summary="Refunds of a payment")
 def list_refunds(payment_id: RowId, ctx: Ctx = Depends(company_ctx("payments:read")), limit: Limit = 50,
                  cursor: Cursor = None, sort: str = sort_query(["id", "refunded_on"], "id")):
-    payment = ctx.scoped.get_row(Payment, payment_id)
-    stmt = ctx.scoped.rows(Refund).where(Refund.payment_id == payment.id)
+    payment = ctx.get(Payment, payment_id)
+    stmt = ctx.scoped.select(Refund).where(Refund.payment_id == payment.id)
     rows, nxt = paginate(ctx.db, stmt, Refund, sort=sort, cursor=cursor, limit=limit)
     return Page[RefundOut](items=[refund_out(r) for r in rows], next_cursor=nxt)
 

@@ -64,7 +64,7 @@ def list_projects(ctx: Ctx = Depends(company_ctx("projects:read")), limit: Limit
                   sort: str = sort_query(["id", "name", "created_at", "updated_at", "budget_minor"], "name"),
                   client_id: int | None = Query(None, ge=1, le=2**31 - 1), status: Status | None = None,
                   deleted: Deleted = DELETED_QUERY):
-    stmt = filter_deleted(ctx.scoped.rows(Project), Project, deleted)
+    stmt = filter_deleted(ctx.scoped.select(Project), Project, deleted)
     if client_id:
         stmt = stmt.where(Project.client_id == client_id)
     if status:
@@ -86,7 +86,7 @@ def create_project(body: ProjectIn, ctx: Ctx = Depends(company_ctx("projects:wri
 
 @router.get("/{project_id}", response_model=ProjectOut, summary="A project")
 def get_project(project_id: RowId, ctx: Ctx = Depends(company_ctx("projects:read"))):
-    return out(ctx.scoped.get_row(Project, project_id))
+    return out(ctx.get(Project, project_id))
 
 
 @router.patch("/{project_id}", response_model=ProjectOut, summary="Change a project (status changes follow the "

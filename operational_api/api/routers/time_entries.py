@@ -83,7 +83,7 @@ def list_time(ctx: Ctx = Depends(company_ctx("time:read")), limit: Limit = 50, c
               user_id: int | None = Query(None, ge=1, le=2**31 - 1), billable: bool | None = None,
               date_from: date | None = Query(None, alias="from"), date_to: date | None = Query(None, alias="to"),
               deleted: Deleted = DELETED_QUERY):
-    stmt = filter_deleted(ctx.scoped.rows(TimeEntry), TimeEntry, deleted)
+    stmt = filter_deleted(ctx.scoped.select(TimeEntry), TimeEntry, deleted)
     stmt = where_given(
         stmt,
         (project_id, lambda: TimeEntry.project_id == project_id),
@@ -115,7 +115,7 @@ def log_time(body: TimeIn, ctx: Ctx = Depends(company_ctx("time:write"))):
 
 @router.get("/{entry_id}", response_model=TimeOut, summary="A time entry")
 def get_time(entry_id: RowId, ctx: Ctx = Depends(company_ctx("time:read"))):
-    return out(ctx.scoped.get_row(TimeEntry, entry_id))
+    return out(ctx.get(TimeEntry, entry_id))
 
 
 @router.patch("/{entry_id}", response_model=TimeOut, summary="Change a time entry")

@@ -58,7 +58,7 @@ def list_usage(ctx: Ctx = Depends(company_ctx("usage:read")), limit: Limit = 50,
                user_id: int | None = Query(None, ge=1, le=2**31 - 1), since: datetime | None = None,
                until: datetime | None = None):
     since, until = _utc(since, "since"), _utc(until, "until")
-    stmt = ctx.scoped.rows(UsageEvent)
+    stmt = ctx.scoped.select(UsageEvent)
     stmt = where_given(
         stmt,
         (event_name, lambda: UsageEvent.event_name == event_name),
