@@ -172,6 +172,8 @@ class _Rows:
 
     def snapshot(self, values: dict) -> dict:
         """`audit_trail.snapshot` of these column values (every column but the row's own times)."""
+        if hasattr(audit_trail, "snapshot_values"):  # the trail's own, where it has one for Core inserts
+            return audit_trail.snapshot_values(self.model, values)
         return {key: audit_trail.jsonable(values[key], column) for key, column in self.columns
                 if key not in audit_trail.NOT_SNAPSHOT}
 
@@ -348,8 +350,9 @@ class _Seeder:
     def _count(self, table: str, n: int) -> None:
         self.added.rows[table] = self.added.rows.get(table, 0) + n
 
-    def _audit(self, log: list[tuple[_Rows, dict]]) -> int:
-        """One 'create' audit row per seeded row holding its final state, chained onto the company's log."""
+    def _audit(self, log: list[tuple[_Rows, dict]], update: bool = False) -> int:
+        """One 'create' audit row per seeded row holding its final state, chained onto the company's log
+        (`update`: an 'update' row instead, for a row that existed before)."""
         first_id = _reserve(self.conn, "audit_log", len(log))
 
         def chain() -> Iterator[tuple]:
@@ -358,9 +361,9 @@ class _Seeder:
                 self.seq += 1
                 at = values.get("created_at") or at  # a line carries no time: its document's
                 row = {"company_id": self.company_id, "seq": self.seq, "occurred_at": at,
-                       "actor_user_id": ACTOR.user_id, "actor": ACTOR.label, "request_id": None, "action": "create",
-                       "entity_type": kind.entity, "entity_id": values["id"], "before": None,
-                       "after": kind.snapshot(values)}
+                       "actor_user_id": ACTOR.user_id, "actor": ACTOR.label, "request_id": None,
+                       "action": "update" if update else "create", "entity_type": kind.entity,
+                       "entity_id": values["id"], "before": None, "after": kind.snapshot(values)}
                 digest = audit_trail.row_hash(self.prev, row)
                 yield (first_id + n, self.prev, digest, *(row[k] for k in audit_trail.HASHED))
                 self.prev = digest
@@ -373,7 +376,14 @@ class _Seeder:
             conn.execute(text("INSERT INTO number_sequences (company_id, kind, last_value) VALUES (:c, 'invoice', :v) "
                               "ON CONFLICT (company_id, kind) DO UPDATE SET last_value = EXCLUDED.last_value"),
                          {"c": self.company_id, "v": self.counter})
+            if "number_sequence" in audit_trail.AUDITED:  # where the trail audits the counters too (issue 7)
+                counter = _Rows(m.NumberSequence, [])
+                values = {"company_id": self.company_id, "kind": "invoice", "last_value": self.counter}
+                self._count("audit_log", self._audit([(counter, {**values, "id": audit_trail.COUNTER_IDS["invoice"]})],
+                                                     update=True))
         head = {"last_seq": self.seq, "last_hash": self.prev}
+        if hasattr(audit_trail, "head_seal"):  # where heads carry a seal (issue 7), seal the new last link
+            head["seal"] = audit_trail.head_seal(audit_trail.seal_key(), self.company_id, self.seq, self.prev)
         if self.had_head:
             conn.execute(heads.update().where(heads.c.company_id == self.company_id).values(**head))
         else:
