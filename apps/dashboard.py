@@ -16,9 +16,11 @@ from apps.formatting import (
     monthly_chart_data,
     monthly_table,
 )
+from ez360.core.observability import init_sentry
 from ez360.core.settings import get_settings
 
 PAGE_TITLE = "Revenue by company and month"
+init_sentry(get_settings(), "dashboards")
 
 
 @st.cache_resource

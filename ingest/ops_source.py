@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 
-import dlt
-from dlt.sources.sql_database import sql_table
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")  # dlt must never phone home from this platform
 
-os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+import dlt  # noqa: E402
+from dlt.sources.sql_database import sql_table  # noqa: E402
+
+from ingest.archive import ArchiveWriter  # noqa: E402
+from ingest.tables import QUARANTINE, TableSpec  # noqa: E402
 
 # table -> incremental cursor; None = small or line tables that are re-read whole (replace)
 OPS_TABLES: dict[str, str | None] = {
@@ -30,3 +33,23 @@ def ops_source(database_url: str):
             incremental=dlt.sources.incremental(cursor) if cursor else None,
             write_disposition="merge" if cursor else "replace", primary_key="id",
         )
+
+
+def table_spec(table: str) -> TableSpec:
+    """Keys and write disposition of an ops table (its column types come from the archived schema)."""
+    if table == QUARANTINE.name:
+        return QUARANTINE
+    return TableSpec(table, ("id",), write_disposition="merge" if OPS_TABLES.get(table) else "replace")
+
+
+def archived(source, writer: ArchiveWriter):
+    """`source` whose every row is also written to the landing archive, as read."""
+    def keep(table: str):
+        def add(row):
+            writer.add(dlt.current.load_package_state()["load_id"], table, row)
+            return row
+        return add
+
+    for name, resource in source.resources.items():
+        resource.add_map(keep(name))
+    return source

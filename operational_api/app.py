@@ -10,13 +10,14 @@ import uuid
 
 from fastapi import FastAPI, Request
 
+from ez360.core.observability import init_sentry
 from ez360.core.settings import Settings
 from operational_api.api.context import bearer_token, session_cookie
 from operational_api.api.problems import install_problem_handlers, problem
 from operational_api.api.routers import discover
 from operational_api.api.schemas import ERROR_RESPONSES
 from operational_api.db.engine import make_engine, make_sessionmaker
-from operational_api.security import csrf, mail
+from operational_api.security import csrf, encryption, mail
 
 log = logging.getLogger("ez360.api")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # a caller's id is echoed only when it is this plain
@@ -35,10 +36,12 @@ SECURITY_HEADERS = {
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    init_sentry(settings, "api")
     engine = make_engine(settings.database_url)
     # Swagger UI and ReDoc load scripts from a CDN, which the CSP and the no-outbound rule forbid;
     # the OpenAPI document itself is served at /openapi.json.
     sm = make_sessionmaker(engine)
+    encryption.attach(sm, settings)  # production refuses to start without EZ360_TOTP_ENCRYPTION_KEYS
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):

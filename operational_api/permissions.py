@@ -33,7 +33,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "ledger:write": FINANCE,
     "ledger:close_period": MANAGERS,
     "ledger:reopen_period": frozenset({"owner"}),
-    "audit:read": MANAGERS,
+    "audit:read": FINANCE,  # finance reconciles the books: it reads (never writes) the audit trail
     "usage:read": MANAGERS,
     "onboarding:read": ALL,
 }

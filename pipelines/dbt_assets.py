@@ -46,5 +46,5 @@ class Ez360DbtTranslator(DagsterDbtTranslator):
 
 @dbt_assets(manifest=ensure_manifest(), project=DBT_PROJECT, dagster_dbt_translator=Ez360DbtTranslator())
 def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ez360: Ez360Settings):
-    os.environ.update(ez360.core.warehouse().dbt_env())  # profiles.yml reads the target from these
+    os.environ.update(ez360.warehouse().dbt_env())  # profiles.yml reads the target from these
     yield from dbt.cli(["build"], context=context).stream()

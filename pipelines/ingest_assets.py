@@ -4,10 +4,9 @@
 import dagster as dg
 
 from ez360.core.warehouse import RAW_SCHEMAS
-from ingest.erpnext_source import DEFAULT_DOCTYPES, erpnext_source
-from ingest.load import load_source
-from ingest.ops_source import OPS_TABLES, ops_source
-from ingest.stripe_source import STRIPE_RESOURCES, stripe_source
+from ingest import erpnext_source, files_source, stripe_source
+from ingest.ops_source import OPS_TABLES
+from ingest.runner import run_source
 from pipelines.settings_resource import Ez360Settings
 
 
@@ -25,31 +24,23 @@ def _materialize(context: dg.AssetExecutionContext, summary):
 
 @dg.multi_asset(specs=_specs("ops", OPS_TABLES), name="ingest_ops", can_subset=False)
 def ingest_ops(context: dg.AssetExecutionContext, ez360: Ez360Settings):
-    settings = ez360.core.settings()
-    summary = load_source(ops_source(settings.database_url), "ops", ez360.core.warehouse(), settings.var_dir / "dlt",
-                          settings.landing_dir)
-    yield from _materialize(context, summary)
+    yield from _materialize(context, run_source("ops", ez360.settings()))
 
 
-@dg.multi_asset(specs=_specs("stripe", STRIPE_RESOURCES), name="ingest_stripe", can_subset=False)
+@dg.multi_asset(specs=_specs("stripe", stripe_source.TABLES), name="ingest_stripe", can_subset=False)
 def ingest_stripe(context: dg.AssetExecutionContext, ez360: Ez360Settings):
-    settings = ez360.core.settings()
-    source = stripe_source(settings.stripe_api_key.get_secret_value(), settings.stripe_api_base or None)
-    summary = load_source(source, "stripe", ez360.core.warehouse(), settings.var_dir / "dlt",
-                          settings.landing_dir)
-    yield from _materialize(context, summary)
+    yield from _materialize(context, run_source("stripe", ez360.settings()))
 
 
-def _erp_table(doctype: str) -> str:
-    return doctype.lower().replace(" ", "_")
+_ERP_TABLES = [erpnext_source.table_name(d) for d in erpnext_source.DEFAULT_DOCTYPES] + sorted(
+    erpnext_source.CHILD_TABLES)
 
 
-@dg.multi_asset(specs=_specs("erpnext", [_erp_table(d) for d in DEFAULT_DOCTYPES]), name="ingest_erpnext",
-                can_subset=False)
+@dg.multi_asset(specs=_specs("erpnext", _ERP_TABLES), name="ingest_erpnext", can_subset=False)
 def ingest_erpnext(context: dg.AssetExecutionContext, ez360: Ez360Settings):
-    settings = ez360.core.settings()
-    source = erpnext_source(settings.erpnext_url, settings.erpnext_api_key,
-                            settings.erpnext_api_secret.get_secret_value())
-    summary = load_source(source, "erpnext", ez360.core.warehouse(), settings.var_dir / "dlt",
-                          settings.landing_dir)
-    yield from _materialize(context, summary)
+    yield from _materialize(context, run_source("erpnext", ez360.settings()))
+
+
+@dg.multi_asset(specs=_specs("files", files_source.TABLES), name="ingest_files", can_subset=False)
+def ingest_files(context: dg.AssetExecutionContext, ez360: Ez360Settings):
+    yield from _materialize(context, run_source("files", ez360.settings()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from ez360.cli import app
+from ez360.cli.app import app
 
 runner = CliRunner()
 

@@ -1,13 +1,10 @@
-"""Acceptance: `ez360 demo` (what `bin/demo` runs) seeds, runs the pipeline and serves every UI on loopback."""
+"""Acceptance: `bin/demo` seeds, runs the pipeline, serves every UI on loopback, refuses a second instance before
+touching anything, and stops everything on Ctrl-C even as a background job."""
 
 from __future__ import annotations
 
-import os
-import queue
 import signal
 import subprocess
-import sys
-import threading
 import time
 
 import httpx
@@ -20,29 +17,9 @@ from ez360.core.money import format_money
 from ez360.core.settings import Settings
 from ez360.demo.catalog import COMPANIES
 from tests.support.browser import chromium
-from tests.support.platform import configure
+from tests.support.commands import EZ360, ROOT, cmdline, kill_all, platform_env, wait_until_gone
 
 pytestmark = pytest.mark.slow
-
-
-def _reader(stream, lines: queue.Queue) -> None:
-    for line in stream:
-        lines.put(line)
-
-
-def _wait_for(lines: queue.Queue, marker: str, proc: subprocess.Popen, timeout: float, seen: list[str]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            if proc.poll() is not None:
-                break
-            continue
-        seen.append(line)
-        if marker in line:
-            return
-    pytest.fail(f"`ez360 demo` never printed {marker!r}:\n{''.join(seen[-40:])}")
 
 
 def _tree_addresses(root: psutil.Process) -> set[str]:
@@ -74,17 +51,24 @@ def gross_by_company(settings) -> dict[str, list[str]]:
 
 
 def test_demo_serves_api_dashboards_and_dagster_with_revenue_for_every_company(tmp_path, monkeypatch):
-    configure(monkeypatch, tmp_path / "var")
+    """`bin/demo` started in the background from a non-interactive shell (SIGINT is ignored there unless the
+    program installs its own handler), used, refused a second time, then stopped with SIGINT."""
+    env = platform_env(tmp_path / "var", EZ360_STOP_GRACE_SECONDS="60")
+    for name, value in env.items():
+        if name.startswith("EZ360_"):
+            monkeypatch.setenv(name, value)
     settings = Settings(_env_file=None)
-    proc = subprocess.Popen([sys.executable, "-m", "ez360.cli", "demo"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"},
-                            start_new_session=True)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
-    seen: list[str] = []
+    log, status, pid = tmp_path / "demo.log", tmp_path / "demo.status", tmp_path / "demo.pid"
+    # a background job of a non-interactive shell (SIGINT and SIGQUIT ignored); the job's own shell records bin/demo's
+    # pid and, when it ends, its exit status
+    subprocess.run(["bash", "-c", f"( bin/demo > {log} 2>&1 & echo $! > {pid}; wait $!; echo $? > {status} ) &"],
+                   cwd=ROOT, env=env, check=True, start_new_session=True)
+    demo = psutil.Process(int(_wait_for_file(pid, 60)))
+    tree: list[psutil.Process] = []
     try:
-        _wait_for(lines, "Press Ctrl-C", proc, 600, seen)
-        output = "".join(seen)
+        _wait_for_log(log, "Press Ctrl-C", demo, 1800)
+        output = log.read_text()
+        tree = [demo, *demo.children(recursive=True)]
         for email in ("owner@northwind.example.com", "finance@aurora.example.com", "viewer@sakura.example.com"):
             assert email in output
         host = "http://127.0.0.1"
@@ -93,8 +77,7 @@ def test_demo_serves_api_dashboards_and_dagster_with_revenue_for_every_company(t
         assert httpx.get(f"{host}:{settings.dagster_port}/server_info").status_code == 200
         for port in (settings.api_port, settings.dashboards_port, settings.dagster_port):
             assert f"{host}:{port}" in output
-        children = [" ".join(c.cmdline()) for c in psutil.Process(proc.pid).children(recursive=True)]
-        assert any("dagster-daemon" in c for c in children), "no Dagster daemon: schedules would never run"
+        assert any("dagster-daemon" in cmdline(c) for c in tree), "no Dagster daemon: no schedules"
 
         expected = gross_by_company(settings)
         with chromium() as browser:
@@ -110,12 +93,40 @@ def test_demo_serves_api_dashboards_and_dagster_with_revenue_for_every_company(t
             expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
             page.screenshot(path=str(tmp_path / "demo-dashboard.png"), full_page=True)
 
-        non_loopback = {a for a in _tree_addresses(psutil.Process(proc.pid)) if not a.startswith(("127.", "::1"))}
+        non_loopback = {a for a in _tree_addresses(demo) if not a.startswith(("127.", "::1"))}
         assert non_loopback == set(), f"demo processes talk beyond loopback: {non_loopback}"
+
+        # a second demo while this one runs is refused before it touches anything (seeding would wipe the ops DB)
+        ops_db = settings.var_dir / "ops.sqlite3"
+        before = (ops_db.stat().st_mtime_ns, gross_by_company(settings))
+        second = subprocess.run([*EZ360, "demo"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert second.returncode != 0 and "already in use" in second.stdout + second.stderr
+        assert (ops_db.stat().st_mtime_ns, gross_by_company(settings)) == before
+
+        demo.send_signal(signal.SIGINT)  # what Ctrl-C sends; ignored by default in a background job
+        assert _wait_for_file(status, 120) == "0", log.read_text()[-3000:]
+        alive, busy = wait_until_gone(tree, [settings.api_port, settings.dashboards_port, settings.dagster_port,
+                                             settings.stripe_sandbox_port, settings.erpnext_sandbox_port], timeout=5)
+        assert alive == [] and busy == []
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode is not None
+        kill_all(tree or [demo])
+
+
+def _wait_for_file(path, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        time.sleep(0.1)
+    pytest.fail(f"{path} never written")
+
+
+def _wait_for_log(log, marker: str, proc: psutil.Process, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and marker in log.read_text(errors="replace"):
+            return
+        if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
+            break
+        time.sleep(1)
+    pytest.fail(f"`bin/demo` never printed {marker!r}:\n{log.read_text(errors='replace')[-4000:]}")

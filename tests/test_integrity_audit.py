@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
-from ez360.cli import app as cli
+from ez360.cli.app import app as cli
 from operational_api.db.audit_trail import Actor, set_actor
 from operational_api.db.engine import make_engine
 from operational_api.db.models import AuditLog, Client, Company

@@ -110,7 +110,7 @@ def check_the_whole_slice(settings):
         "gl_entry": len(erp["GL Entry"]), "sales_invoice": len(erp["Sales Invoice"])}
 
     for source in ("ops", "stripe", "erpnext"):
-        packages = list((settings.landing_dir / source).glob("*/completed_jobs/*"))
+        packages = list((settings.landing_dir / source).glob("*/manifest.json"))
         assert packages, f"nothing archived for {source} in {settings.landing_dir}"
 
     # idempotence: a second run changes nothing

@@ -1,7 +1,10 @@
 """Tenant isolation matrix over every company route the app has, discovered from the app (so routes that other
 features add later are covered too): a user of company A gets 404 on company B, for every verb; a member of B
 whose role lacks the route's permission gets 403; B's objects addressed through A's URL answer exactly like
-objects that do not exist; and a company route that declares no permission fails this test."""
+objects that do not exist; and a company route that declares no permission fails this test.
+
+The matrix runs on SQLite and on PostgreSQL, each on one world seeded once for the module; every seed step must
+succeed (a record kind that silently failed to seed would leave its routes' cross-company check untested)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from operational_api.db.models import Base, Company, User
 from operational_api.permissions import PERMISSIONS
 from operational_api.security.tokens import issue_token
 from operational_api.services.companies import ROLES
+from tests.support.postgres import temporary_database
 from tests.support.routes import company_endpoints
 from tests.support.security_world import build_world
 
@@ -35,11 +39,11 @@ def undeclared(app) -> list[str]:
     return bad
 
 
-def _seed_objects(url: str, company_id: int) -> None:
-    """One of each kind of record in company B, through the service layer (best effort: a service whose
-    signature changed is skipped; the 404-on-B and 403 checks do not depend on this)."""
-    from operational_api.services import invoicing, payments, records
-    engine = make_engine(url)
+def _seed_objects(world, company_id: int) -> list[str]:
+    """One of each kind of record in company B, through the service layer, each step in its own transaction;
+    returns the names of the steps done (all of them, or the step that failed raises)."""
+    from operational_api.services import invitations, invoicing, ledger, payments, records
+    engine = make_engine(world.url)
     sm = make_sessionmaker(engine)
     steps = []
 
@@ -81,24 +85,42 @@ def _seed_objects(url: str, company_id: int) -> None:
 
     @step
     def payment(db, c):
-        payments.record_payment(db, c, state["client"], method="bank", currency=c.base_currency,
-                                amount_minor=700, received_on=date(2026, 3, 5), allocations=[])
+        state["payment"] = payments.record_payment(db, c, state["client"], method="bank", currency=c.base_currency,
+                                                   amount_minor=700, received_on=date(2026, 3, 5), allocations=[])
+
+    @step
+    def refund(db, c):
+        payments.record_refund(db, c, state["payment"], amount_minor=100, refunded_on=date(2026, 3, 6))
+
+    @step
+    def journal_entry(db, c):
+        ledger.draft_entry(db, c, date(2026, 3, 7), "B draft", c.base_currency,
+                           [ledger.Leg(ledger.BANK, debit_minor=10), ledger.Leg(ledger.REVENUE, credit_minor=10)])
+
+    @step
+    def closed_period(db, c):
+        ledger.close_period(db, c, "2026-01")
 
     @step
     def token(db, c):
         owner = db.scalar(select(User).where(User.email == "owner@globex.test"))
         issue_token(db, c, owner, "viewer", "B token")
 
+    @step
+    def invitation(db, c):
+        owner = db.scalar(select(User).where(User.email == "owner@globex.test"))
+        invitations.invite(db, world.settings, c, owner, email="newcomer@b.test", role="staff", inviter_role="owner")
+
+    done = []
     for fn in steps:
-        try:
-            with sm() as db, db.begin():
-                company = db.get(Company, company_id)
-                for key, row in list(state.items()):
-                    state[key] = db.merge(row)
-                fn(db, company)
-        except Exception:  # noqa: BLE001 - best effort, see docstring
-            continue
+        with sm() as db, db.begin():
+            company = db.get(Company, company_id)
+            for key, row in list(state.items()):
+                state[key] = db.merge(row)
+            fn(db, company)
+        done.append(fn.__name__)
     engine.dispose()
+    return done
 
 
 def _ids_by_table(url: str, company_id: int) -> dict[str, list[int]]:
@@ -123,6 +145,8 @@ def _ids_by_table(url: str, company_id: int) -> dict[str, list[int]]:
 def _tables_for(path: str, param: str, tables: set[str]) -> list[str]:
     """Which tables a path parameter may name: by the path segment before it (`/time-entries/{entry_id}`
     -> time_entries; `/ledger/entries/{entry_id}` -> journal_entries and time_entries, both tried)."""
+    if not param.endswith("_id"):
+        return []  # e.g. {period}: a value, not a row id
     before = path.split("{" + param)[0].rstrip("/").rsplit("/", 1)[-1].replace("-", "_")
     base = param.removesuffix("_id")
     hits = [t for t in tables if t == before or t.endswith("_" + before) or t.startswith(before.rstrip("s"))]
@@ -174,11 +198,10 @@ def _body(app, endpoint) -> dict | None:
     return _example(schema, spec) if schema else {}
 
 
-@pytest.fixture(scope="module")
-def matrix(tmp_path_factory):
-    url = f"sqlite:///{tmp_path_factory.mktemp('iso') / 'ops.sqlite3'}"
+def _matrix(url: str):
     world = build_world(url)
-    _seed_objects(url, world.companies["globex"])
+    seeded = _seed_objects(world, world.companies["globex"])
+    assert len(seeded) == 12, seeded
     b_objects = _ids_by_table(url, world.companies["globex"])
     browsers = {}
     for company, role in [("acme", "owner"), *[("globex", r) for r in ROLES]]:
@@ -186,6 +209,19 @@ def matrix(tmp_path_factory):
         assert browser.login(world.email(company, role)).status_code == 200
         browsers[f"{company}:{role}"] = browser
     return world, browsers, b_objects
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def matrix(request, tmp_path_factory):
+    """One seeded world per engine, shared by the module's tests."""
+    if request.param == "sqlite":
+        yield _matrix(f"sqlite:///{tmp_path_factory.mktemp('iso') / 'ops.sqlite3'}")
+        return
+    with temporary_database() as url:
+        world, browsers, b_objects = _matrix(url)
+        yield world, browsers, b_objects
+        for browser in browsers.values():  # release the apps' connections before the database is dropped
+            browser.http.app.state.engine.dispose()
 
 
 def test_every_company_route_declares_a_permission_from_the_matrix(matrix):
@@ -286,6 +322,7 @@ def test_company_bs_objects_through_company_as_urls_answer_like_missing_ones(mat
 
 def test_b_has_objects_for_the_cross_object_check(matrix):
     _, _, b_objects = matrix
-    assert {"clients", "api_tokens", "memberships"} <= set(b_objects), sorted(b_objects)
+    assert {"clients", "projects", "time_entries", "expenses", "invoices", "credit_notes", "payments", "refunds",
+            "journal_entries", "api_tokens", "memberships", "invitations"} <= set(b_objects), sorted(b_objects)
 
 

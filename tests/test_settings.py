@@ -43,3 +43,18 @@ def test_duckdb_urls_follow_the_sqlalchemy_path_convention(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     assert parse_warehouse_url("duckdb:////abs/w.duckdb").path == Path("/abs/w.duckdb")
     assert parse_warehouse_url("duckdb:///rel/w.duckdb").path == tmp_path / "rel" / "w.duckdb"
+
+
+def test_a_postgres_warehouse_password_with_url_characters_survives_the_round_trip():
+    from urllib.parse import quote
+
+    from sqlalchemy.engine import make_url
+
+    user, password, database = "etl@corp", "p@ss/w:rd#%?x", "warehouse"
+    url = f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@db.internal:5433/{database}"
+    warehouse = parse_warehouse_url(url)
+    assert (warehouse.user, warehouse.password, warehouse.database) == (user, password, database)
+    parsed = make_url(warehouse.sqlalchemy_url())  # what SQLAlchemy, dlt and psycopg2 read back
+    assert (parsed.username, parsed.password, parsed.host, parsed.port, parsed.database) == (
+        user, password, "db.internal", 5433, database)
+    assert parse_warehouse_url(warehouse.postgres_dsn()) == warehouse

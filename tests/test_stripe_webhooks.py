@@ -12,12 +12,13 @@ import time
 from datetime import timedelta
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from ez360.cli import app as cli_app
+from ez360.cli.app import app as cli_app
 from operational_api.app import create_app
 from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
@@ -67,6 +68,7 @@ class Harness:
                                 headers=headers or signed_headers(body, secret, timestamp))
 
     def process(self, **kwargs):
+        kwargs.setdefault("config", processing.ProcessingConfig(platform_company=self.settings.stripe_platform_company))
         return processing.process_pending(self.sessions, 100, **kwargs)
 
     def know_intent(self, pi_id: str = PI, invoice_id: int | None = None, amount_minor: int = 12345,
@@ -234,7 +236,8 @@ def test_an_event_whose_livemode_does_not_match_the_environment_is_refused(sqlit
     assert response.status_code == 400
     assert response.json()["detail"] == "a live-mode event reached this test-mode deployment"
     assert h.events() == []
-    production = app_settings(sqlite_url, environment="production", stripe_webhook_secrets_live=TEST_SECRET)
+    production = app_settings(sqlite_url, environment="production", stripe_webhook_secrets_live=TEST_SECRET,
+                              totp_encryption_keys=Fernet.generate_key().decode())  # production needs its key
     assert production.stripe_livemode is True  # auto: live in production, test elsewhere
     body = json.dumps(stripe_event("customer.created", {"id": "c"}, livemode=False)).encode()
     refused = TestClient(create_app(production)).post("/webhooks/stripe", content=body, headers=signed_headers(body))

@@ -1,4 +1,4 @@
-"""The `ez360` command. It sits on top of every layer (it seeds, migrates, runs pipelines and serves UIs)."""
+"""The `ez360` command. It sits on top of every layer: it seeds, migrates, runs pipelines and serves UIs."""
 
 from ez360.cli.app import app
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
-import time
 from collections.abc import Iterator
 
 import typer
@@ -120,36 +118,48 @@ def pipeline_run() -> None:
     console.print(f"[green]pipeline run {outcome.run_id} published[/green] to {settings.published_dir}")
 
 
-def _serve(settings: Settings, names: list[str], host: str | None, port: int | None) -> list:
+def _serve(sup, names: list[str], host: str | None, port: int | None) -> None:
+    from ez360.cli import processes
+
+    table = processes.services(sup.settings, host, port)
+    for name in names:
+        try:
+            with console.status(f"starting {name}"):
+                sup.start(table[name])
+        except processes.ServiceError as exc:
+            raise _fail(str(exc)) from None
+        where = table[name].url if table[name].port else "(no port)"
+        console.print(f"  [green]{name}[/green] {where}  {table[name].purpose}")
+
+
+def _ports_free_or_fail(settings: Settings, names: list[str], host: str | None, port: int | None) -> None:
+    """Refuse before touching anything (seeding wipes the demo's ops DB) when another instance holds a port."""
     from ez360.cli import processes
 
     table = processes.services(settings, host, port)
-    procs = []
+    busy = [f"{name} ({table[name].host}:{table[name].port})" for name in names
+            if table[name].port and processes.port_open(table[name].host, table[name].port)]
+    if busy:
+        raise _fail("already in use: " + ", ".join(busy) + ". Another `ez360 serve` or `bin/demo` is running: stop "
+                    "it first, or choose other ports with EZ360_*_PORT. Nothing was changed.")
+
+
+@contextlib.contextmanager
+def _supervised(settings: Settings, keep_going: bool) -> Iterator:
+    """Every server we start stops with us, whatever stops us (see ez360.cli.supervisor); the exit status says
+    whether anything had to be killed or died on its own."""
+    from ez360.cli.supervisor import ChildDied, StopRequested, Supervisor
+
+    sup = Supervisor(settings, keep_going=keep_going)
     try:
-        for name in names:
-            with console.status(f"starting {name}"):
-                procs.append(processes.start(table[name], settings, settings.var_dir / "logs"))
-            where = table[name].url if table[name].port else "(no port)"
-            console.print(f"  [green]{name}[/green] {where}  {table[name].purpose}")
-    except processes.ServiceError as exc:
-        processes.stop(procs)
-        raise _fail(str(exc)) from None
-    return procs
-
-
-def _wait_forever(procs) -> None:
-    from ez360.cli import processes
-
-    console.print("Press Ctrl-C to stop.")
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(1)
-        console.print("[red]a server stopped; shutting the others down (logs in var/logs/)[/red]")
-    except KeyboardInterrupt:
+        with sup:
+            yield sup
+    except StopRequested:
         pass
-    finally:
-        processes.stop(procs)
+    except ChildDied as exc:
+        console.print(f"[red]{exc}[/red] (logs in {settings.var_dir / 'logs'})")
+    if sup.exit_code:
+        raise typer.Exit(sup.exit_code)
 
 
 def _targets(what: str) -> list[str]:
@@ -162,11 +172,18 @@ def _targets(what: str) -> list[str]:
     return [what]
 
 
+KEEP_GOING = typer.Option(False, "--keep-going", help="Keep the other servers up when one stops on its own")
+
+
 @app.command()
 def serve(what: str = typer.Argument(..., help=f"One of: {', '.join(SERVE_TARGETS)}"),
           host: str = typer.Option(None, help="Interface to bind (default EZ360_HOST, 127.0.0.1)"),
-          port: int = typer.Option(None, help="Port (single service only; default from EZ360_*_PORT)")) -> None:
-    """Serve the API, the dashboards, the Dagster UI, the sandboxes, or all of them."""
+          port: int = typer.Option(None, help="Port (single service only; default from EZ360_*_PORT)"),
+          keep_going: bool = KEEP_GOING) -> None:
+    """Serve the API, the dashboards, the Dagster UI, the sandboxes, or all of them.
+
+    SIGTERM, SIGINT and SIGHUP stop every server (grace period EZ360_STOP_GRACE_SECONDS, then SIGKILL); the
+    servers also stop if this process is killed. Exit status 0 = everything stopped cleanly."""
     if what not in SERVE_TARGETS:
         raise _fail(f"unknown target {what!r}; choose one of {', '.join(SERVE_TARGETS)}", 2)
     if port and what in ("all", "sandboxes"):
@@ -175,27 +192,35 @@ def serve(what: str = typer.Argument(..., help=f"One of: {', '.join(SERVE_TARGET
     from pipelines.run import prepare_dagster_home
 
     prepare_dagster_home(settings)
-    _wait_forever(_serve(settings, _targets(what), host, port))
+    with _supervised(settings, keep_going) as sup:
+        _serve(sup, _targets(what), host, port)
+        console.print("Press Ctrl-C to stop.")
+        sup.wait()
 
 
 @app.command()
 def demo(seed: int = typer.Option(None, help="Random seed (default EZ360_DEMO_SEED)"),
          scale: int = typer.Option(None, help="World size multiplier (default EZ360_DEMO_SCALE)"),
-         serve_uis: bool = typer.Option(True, "--serve/--no-serve", help="Start the UIs after the pipeline")) -> None:
-    """Seed the demo universe, run the whole pipeline, start every UI and print URLs and logins."""
-    settings = load_settings()
-    _seed(settings, seed, scale, reset=True)
-    from pipelines.run import prepare_dagster_home
+         serve_uis: bool = typer.Option(True, "--serve/--no-serve", help="Start the UIs after the pipeline"),
+         keep_going: bool = KEEP_GOING) -> None:
+    """Seed the demo universe, run the whole pipeline, start every UI and print URLs and logins.
 
-    prepare_dagster_home(settings)
-    procs = _serve(settings, _targets("sandboxes"), None, None)
-    try:
+    Stops like `ez360 serve` on SIGTERM, SIGINT or SIGHUP, at any stage."""
+    settings = load_settings()
+    uis = ["api", "dashboards", "dagster", "dagster-daemon"] if serve_uis else []
+    _ports_free_or_fail(settings, _targets("sandboxes") + uis, None, None)
+    with _supervised(settings, keep_going) as sup:
+        _seed(settings, seed, scale, reset=True)
+        from pipelines.run import prepare_dagster_home
+
+        prepare_dagster_home(settings)
+        _serve(sup, _targets("sandboxes"), None, None)
         outcome = run_pipeline_with_progress(settings)
         if not outcome.success:
             raise _fail(f"pipeline run {outcome.run_id} did not complete")
         if not serve_uis:
             return
-        procs += _serve(settings, ["api", "dashboards", "dagster", "dagster-daemon"], None, None)
+        _serve(sup, uis, None, None)
         logins = json.loads((settings.demo_dir / "logins.json").read_text())["logins"]
         table = Table("company", "role", "email", "password", title="demo logins")
         for login in logins:
@@ -203,12 +228,8 @@ def demo(seed: int = typer.Option(None, help="Random seed (default EZ360_DEMO_SE
         console.print(table)
         console.print("Owners and admins enrol a TOTP authenticator at first sign-in (2FA is mandatory for them); "
                       "sign in through the API at /api/v1/auth/login.")
-        _wait_forever(procs)
-        procs = []
-    finally:
-        from ez360.cli import processes
-
-        processes.stop(procs)
+        console.print("Press Ctrl-C to stop.")
+        sup.wait()
 
 
 @app.command()
@@ -294,6 +315,58 @@ def stripe_retry_event(event_id: str = typer.Argument(..., help="The Stripe even
     console.print(f"{event_id} ({status}) is due now")
 
 
+# --- ingest (ingest/): one source alone, or a raw schema rebuilt from the landing archive ----------------
+ingest_app = typer.Typer(help="Load one source into its raw schema, or rebuild a raw schema from the landing "
+                              "archive.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+INGEST_PARTIAL_EXIT = 3  # some part failed while the rest loaded: never a plain success
+
+
+def _print_report(report, as_json: bool) -> None:
+    if as_json:
+        console.print_json(data=report.as_dict())
+    else:
+        console.print(report.summary(), markup=False, highlight=False)
+
+
+@ingest_app.command("run")
+def ingest_run(source: str = typer.Argument(..., help="ops, stripe, erpnext or files"),
+               as_json: bool = typer.Option(False, "--json", help="Print the load report as JSON")) -> None:
+    """Load one source (configured by EZ360_* settings alone); exit 1 if it failed, 3 if partial."""
+    from ingest.report import IngestFailed
+    from ingest.runner import SOURCES, run_source
+
+    if source not in SOURCES:
+        raise _fail(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}", 2)
+    settings = load_settings()
+    try:
+        servers = sandboxes_running(settings) if source in ("stripe", "erpnext") else contextlib.nullcontext()
+        with servers:
+            report = run_source(source, settings)
+    except (IngestFailed, ValueError) as exc:
+        if isinstance(exc, IngestFailed):
+            _print_report(exc.report, as_json)
+        raise _fail(str(exc)) from None
+    _print_report(report, as_json)
+    if report.partial:
+        raise typer.Exit(INGEST_PARTIAL_EXIT)
+
+
+@ingest_app.command("replay")
+def ingest_replay(source: str = typer.Argument(..., help="ops, stripe, erpnext or files"),
+                  as_json: bool = typer.Option(False, "--json", help="Print the load report as JSON")) -> None:
+    """Drop raw_<source> and reload it from the landing archive, load by load, without calling the source."""
+    from ingest.report import IngestFailed
+    from ingest.runner import replay_source
+
+    settings = load_settings()
+    try:
+        report = replay_source(source, settings)
+    except (IngestFailed, ValueError) as exc:
+        raise _fail(str(exc), 2 if isinstance(exc, ValueError) else 1) from None
+    _print_report(report, as_json)
+
+
 @audit_app.command("verify")
 def audit_verify(company: str = typer.Option(None, help="Only this company (its slug)")) -> None:
     """Verify each company's audit hash chain and that every audited record still matches its last audited
@@ -322,6 +395,13 @@ def audit_verify(company: str = typer.Option(None, help="Only this company (its 
     if findings:
         raise _fail(f"{len(findings)} audit problem(s) found")
     console.print(f"[green]audit trail intact[/green] for {company or ', '.join(checked) or 'no companies'}")
+
+
+# --- keys and platform admin (ez360/cli/ops_security.py) ---------------------------------------------------
+from ez360.cli.ops_security import companies_app, keys_app  # noqa: E402 - they use this module's helpers
+
+app.add_typer(keys_app, name="keys")
+app.add_typer(companies_app, name="companies")
 
 
 if __name__ == "__main__":

@@ -109,23 +109,103 @@ def check_stripe(s: Settings) -> Finding:
     if s.environment == "production" and "_test_" in key:
         return Finding("Stripe", "EZ360_STRIPE_API_KEY", False, "a test key in production",
                        "set a live key, or EZ360_ENVIRONMENT=development")
-    return _reachable("Stripe", "EZ360_STRIPE_API_BASE", s.stripe_api_base or "https://api.stripe.com", s)
+    base = (s.stripe_api_base or "https://api.stripe.com").rstrip("/")
+    headers = {"Authorization": f"Bearer {key}"}
+    response = _get("Stripe", "EZ360_STRIPE_API_BASE", f"{base}/v1/account", headers, s)
+    if isinstance(response, Finding):
+        return response
+    if response.status_code in (401, 403):
+        return Finding("Stripe", "EZ360_STRIPE_API_KEY", False,
+                       f"Stripe refused the key at {base}: {_api_message(response)}",
+                       "copy a current secret (or restricted) key from the Stripe dashboard")
+    if response.status_code != 200 or not isinstance(_json(response), dict) or "id" not in _json(response):
+        return Finding("Stripe", "EZ360_STRIPE_API_BASE", False,
+                       f"GET {base}/v1/account answered HTTP {response.status_code}: not the Stripe API",
+                       "leave EZ360_STRIPE_API_BASE empty for the real Stripe, or point it at the sandbox")
+    account = _json(response)["id"]
+    accounts = s.stripe_accounts or ("self,connected" if s.uses_sandboxes else "self")
+    if "connected" in accounts.split(","):
+        listed = _get("Stripe", "EZ360_STRIPE_API_BASE", f"{base}/v1/accounts?limit=1", headers, s)
+        if isinstance(listed, Finding):
+            return listed
+        if listed.status_code != 200:
+            return Finding("Stripe", "EZ360_STRIPE_ACCOUNTS", False,
+                           f"the key's account {account} cannot list connected accounts "
+                           f"(HTTP {listed.status_code}: {_api_message(listed)})",
+                           "a standard (non-Connect) account has none: set EZ360_STRIPE_ACCOUNTS=self")
+    return Finding("Stripe", "EZ360_STRIPE_API_KEY", True, f"authenticated as {account} at {base}")
 
 
 def check_erpnext(s: Settings) -> Finding:
-    return _reachable("ERPNext", "EZ360_ERPNEXT_URL", s.erpnext_url, s)
+    base = s.erpnext_url.rstrip("/")
+    headers = {"Authorization": f"token {s.erpnext_api_key}:{s.erpnext_api_secret.get_secret_value()}"}
+    response = _get("ERPNext", "EZ360_ERPNEXT_URL", f"{base}/api/method/frappe.auth.get_logged_user", headers, s)
+    if isinstance(response, Finding):
+        return response
+    body = _json(response)
+    frappe_like = isinstance(body, dict) and bool({"exc_type", "exception", "_server_messages", "message"} & set(body))
+    if response.status_code in (401, 403) and frappe_like:
+        return Finding("ERPNext", "EZ360_ERPNEXT_API_KEY", False,
+                       f"ERPNext refused the API key and secret at {base}: {_api_message(response)}",
+                       "generate keys for the API user (User > Settings > API Access) and set "
+                       "EZ360_ERPNEXT_API_KEY and EZ360_ERPNEXT_API_SECRET")
+    user = body.get("message") if isinstance(body, dict) else None
+    if response.status_code != 200 or not user:
+        return Finding("ERPNext", "EZ360_ERPNEXT_URL", False,
+                       f"GET {base}/api/method/frappe.auth.get_logged_user answered HTTP {response.status_code}: "
+                       "not a Frappe site", "set the site's base URL, e.g. https://erp.example.com")
+    problems = []
+    for doctype in [d.strip() for d in s.erpnext_doctypes.split(",") if d.strip()]:
+        listed = _get("ERPNext", "EZ360_ERPNEXT_URL", f"{base}/api/resource/{doctype}?limit_page_length=1",
+                      headers, s)
+        if isinstance(listed, Finding):
+            return listed
+        if listed.status_code == 404:
+            problems.append(f"{doctype} does not exist")
+        elif listed.status_code == 403:
+            problems.append(f"{user} may not read {doctype}")
+        elif listed.status_code != 200:
+            problems.append(f"{doctype} answered HTTP {listed.status_code}")
+    if problems:
+        return Finding("ERPNext", "EZ360_ERPNEXT_DOCTYPES", False, "; ".join(problems),
+                       "remove the doctype from EZ360_ERPNEXT_DOCTYPES or give the API user read permission")
+    return Finding("ERPNext", "EZ360_ERPNEXT_URL", True, f"authenticated as {user} at {base}")
 
 
-def _reachable(name: str, setting: str, url: str, s: Settings) -> Finding:
+def _get(name: str, setting: str, url: str, headers: dict[str, str], s: Settings) -> httpx.Response | Finding:
+    """The response, or the finding that names the unreachable URL (a sandbox not running only warns)."""
     try:
-        httpx.get(url, timeout=3)
+        return httpx.get(url, headers=headers, timeout=5)
     except httpx.HTTPError as exc:
         if s.uses_sandboxes:
-            return Finding(name, setting, False, f"sandbox not running at {url}",
+            return Finding(name, setting, False, f"sandbox not running at {url.split('/api/')[0].split('/v1/')[0]}",
                            "`ez360 pipeline run` starts it when needed; `ez360 serve sandboxes` keeps it up",
                            blocking=False)
         return Finding(name, setting, False, f"unreachable: {_first_line(exc)}", "check the URL and the network")
-    return Finding(name, setting, True, url)
+
+
+def _json(response: httpx.Response):
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _api_message(response: httpx.Response) -> str:
+    body = _json(response)
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            return str(error.get("message", error))[:200]
+        return str(body.get("exception") or body.get("message") or body)[:200]
+    return response.text[:200]
+
+
+def check_inbox(s: Settings) -> Finding:
+    problem = _writable_dir(s.inbox_dir)
+    if problem:
+        return Finding("export inbox", "EZ360_INBOX_DIR", False, problem, "point it at a writable directory")
+    return Finding("export inbox", "EZ360_INBOX_DIR", True, str(s.inbox_dir))
 
 
 def check_demo_data(s: Settings) -> Finding:
@@ -159,8 +239,8 @@ def check_smtp(s: Settings) -> Finding:
 
 
 CHECKS: tuple[Callable[[Settings], Finding], ...] = (
-    check_ops_db, check_warehouse, check_dagster, check_stripe, check_erpnext, check_demo_data, check_webhooks,
-    check_smtp,
+    check_ops_db, check_warehouse, check_dagster, check_stripe, check_erpnext, check_inbox, check_demo_data,
+    check_webhooks, check_smtp,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from ez360.cli.guard import KILLED_EXIT, die_with_parent
 from ez360.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +73,10 @@ def services(settings: Settings, host: str | None = None, port: int | None = Non
         "api": Service(
             "api", "operational API (staff records, health, OpenAPI at /openapi.json)",
             [py, "-m", "uvicorn", "operational_api.app:create_app", "--factory", "--host", host,
-             "--port", str(pick(settings.api_port)), "--no-access-log"], host, pick(settings.api_port),
+             "--port", str(pick(settings.api_port)), "--no-access-log",
+             # X-Forwarded-For only from EZ360_TRUSTED_PROXIES (uvicorn would believe 127.0.0.1 by default)
+             *(["--forwarded-allow-ips", settings.trusted_proxies] if settings.trusted_proxy_list
+               else ["--no-proxy-headers"])], host, pick(settings.api_port),
             "/health/live"),
         "dashboards": Service(
             "dashboards", "Streamlit dashboards (revenue by company and month)",
@@ -95,21 +100,28 @@ def port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def start(service: Service, settings: Settings, log_dir: Path, timeout: float = 120) -> subprocess.Popen:
-    """Start a service and wait until it answers HTTP; fail with its log tail if it dies or stalls."""
+def start(service: Service, settings: Settings, log_dir: Path, timeout: float | None = None) -> subprocess.Popen:
+    """Start a service under its guardian (`ez360.cli.guard`) and wait until it answers HTTP; fail with its log tail
+    if it dies or stalls. The returned process is the guardian: it leads its own process group and dies with us."""
     if service.port and port_open(service.host, service.port):
         raise ServiceError(f"{service.name}: port {service.port} on {service.host} is already in use "
                            f"(stop what runs there or choose another port with --port / EZ360_*_PORT)")
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{service.name}.log"
     log = log_path.open("wb")
-    proc = subprocess.Popen(service.argv, env=child_env(settings), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    argv = [sys.executable, "-m", "ez360.cli.guard", "--name", service.name,
+            "--grace", str(settings.stop_grace_seconds), "--", *service.argv]
+    proc = subprocess.Popen(argv, env=child_env(settings), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
+    proc.service_name = service.name  # type: ignore[attr-defined]  # for what stop() reports
     if service.health_path is None:
-        time.sleep(3)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
         if proc.poll() is not None:
             raise ServiceError(f"{service.name} exited with {proc.returncode}:\n{_tail(log_path)}")
         return proc
+    timeout = settings.start_timeout_seconds if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -123,16 +135,60 @@ def start(service: Service, settings: Settings, log_dir: Path, timeout: float = 
     raise ServiceError(f"{service.name} did not answer on {service.url} within {timeout:.0f}s:\n{_tail(log_path)}")
 
 
-def stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
+def _leads_group(proc: subprocess.Popen) -> bool:
+    try:
+        return os.getpgid(proc.pid) == proc.pid
+    except ProcessLookupError:
+        return False
+
+
+def _signal(proc: subprocess.Popen, sig: int) -> None:
+    """SIGTERM/SIGKILL to the child's whole process group when it leads one (our guardians do), else to it alone."""
+    try:
+        if _leads_group(proc):
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+    except ProcessLookupError:
+        pass
+
+
+def stop(procs: list[subprocess.Popen], grace: float = 15.0, report=None) -> list[str]:
+    """Stop children: SIGTERM to each one's process group, wait up to `grace` seconds for all of them, then SIGKILL
+    what is left. Returns the names of the children that had to be killed (or whose guardian had to kill)."""
+    running = [p for p in procs if p.poll() is None]
+    for proc in running:
+        _signal(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    killed: list[str] = []
+    for proc in running:
+        name = getattr(proc, "service_name", str(proc.pid))
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+            _signal(proc, signal.SIGKILL)
+            proc.wait(timeout=30)
+            killed.append(name)
+        else:
+            if proc.returncode == KILLED_EXIT:
+                killed.append(name)  # its guardian had to SIGKILL part of it
+        if report:
+            report(f"stopped {name}" + (" (killed)" if name in killed else ""))
+    return killed
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()[:200]
+    except OSError:
+        return "?"
+
+
+def kill_pid(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -6,6 +6,7 @@ and the real Stripe / ERPNext. `.env.example` documents every key.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -40,8 +41,8 @@ class Settings(BaseSettings):
     stripe_webhook_secrets_live: SecretStr = Field(
         SecretStr(""), description="comma-separated whsec_ secrets of live-mode endpoints (several = rotation)")
     stripe_platform_company: str = Field(
-        "", description="slug of the company whose books take platform-account payouts; empty = the one "
-                        "company without a connected Stripe account")
+        "", description="slug of the company whose books take platform-account payouts; empty = such events "
+                        "fail with reason platform_company_not_configured")
     stripe_process_on_delivery: bool = Field(
         True, description="process the event queue right after each webhook delivery (no worker needed)")
 
@@ -67,11 +68,45 @@ class Settings(BaseSettings):
     stripe_sandbox_port: int = 12111
     erpnext_sandbox_port: int = 8001
 
+    # --- process supervision (ez360 serve / demo) ---
+    stop_grace_seconds: float = Field(30.0, gt=0, le=300, description="how long servers get to stop after SIGTERM "
+                                      "before they are killed")
+    start_timeout_seconds: float = Field(600.0, gt=0, description="how long a starting server may take to answer "
+                                         "its health check (the Dagster UI loads every definition first)")
+
     demo_seed: int = 42
     demo_scale: int = 1
     demo_password: SecretStr = SecretStr("ez360-demo-password")
 
     sentry_dsn: str = ""
+    release: str = Field("", description="release name reported to Sentry (e.g. a git sha); empty = none")
+
+    # --- ops security: secrets at rest, proxies (operational_api/security) ---
+    totp_encryption_keys: SecretStr = Field(
+        SecretStr(""), description="comma-separated Fernet keys; the first encrypts, all decrypt (rotation); "
+                                   "empty = a fixed development key, refused in production")
+    trusted_proxies: str = Field(
+        "", description="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is "
+                        "believed; empty = none (the peer address is the client)")
+
+    # --- ingest (ingest/: Stripe, ERPNext, export files) ---
+    sandboxes: Literal["on", "off"] | None = Field(
+        None, description="use (and let `ez360 pipeline run` start) the local Stripe/ERPNext sandboxes; "
+                          "empty = on in development and test, off in production")
+    stripe_accounts: str = Field(
+        "", description="self | self,connected | self,acct_...; empty = self (+connected when sandboxes are on)")
+    stripe_objects: str = Field("", description="Stripe object types to read, comma-separated; empty = all")
+    stripe_repull_days: int = Field(90, ge=1, description="window re-read when the events kept do not cover a gap")
+    stripe_company_map: str = Field("", description="acct_x=company-slug,... (explicit company of each account)")
+    erpnext_doctypes: str = Field(
+        "Company,Account,Customer,Sales Invoice,Payment Entry,Journal Entry,GL Entry,Bank Transaction",
+        description="ERPNext doctypes to read, comma-separated")
+    erpnext_company_map: str = Field("", description="ERP Company Name=company-slug,...")
+    erpnext_page_size: int = Field(500, ge=1)
+    inbox_dir: Path | None = None
+    ingest_max_attempts: int = Field(6, ge=1, description="tries per request (429, 5xx, dropped connection)")
+    ingest_backoff_seconds: float = Field(1.0, ge=0, description="first retry wait; doubles per attempt")
+    ingest_max_wait_seconds: float = Field(60.0, ge=0, description="longest single wait, Retry-After included")
 
     # --- accounts security: email, sessions, login throttling (operational_api/security) ---
     public_base_url: str = Field("http://127.0.0.1:8000", description="base of the links sent by email")
@@ -107,6 +142,7 @@ class Settings(BaseSettings):
         self.landing_dir = (self.landing_dir or var / "landing").resolve()
         self.published_dir = (self.published_dir or var / "published").resolve()
         self.demo_dir = (self.demo_dir or var / "demo").resolve()
+        self.inbox_dir = (self.inbox_dir or var / "inbox").resolve()
         return self
 
     @model_validator(mode="after")
@@ -115,6 +151,19 @@ class Settings(BaseSettings):
             raise ValueError("EZ360_SESSION_COOKIE_SECURE must be true in production")
         return self
 
+    @model_validator(mode="after")
+    def _trusted_proxies_are_addresses(self) -> Settings:
+        for item in self.trusted_proxy_list:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"EZ360_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+        return self
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
     @property
     def session_cookie_name(self) -> str:
         """`__Host-` binds the cookie to this exact host over HTTPS (no Domain, Path=/, Secure)."""
@@ -122,8 +171,10 @@ class Settings(BaseSettings):
 
     @property
     def uses_sandboxes(self) -> bool:
-        """True when Stripe and ERPNext are the local sandboxes (the embedded default)."""
-        return self.stripe_api_base.startswith(("http://127.", "http://localhost"))
+        """True when Stripe and ERPNext are the local sandboxes: EZ360_SANDBOXES, never guessed from a URL."""
+        if self.sandboxes is not None:
+            return self.sandboxes == "on"
+        return self.environment != "production"
 
 
 @lru_cache

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
-RAW_SCHEMAS = {"ops": "raw_ops", "stripe": "raw_stripe", "erpnext": "raw_erpnext"}
+RAW_SCHEMAS = {"ops": "raw_ops", "stripe": "raw_stripe", "erpnext": "raw_erpnext", "files": "raw_files"}
 PUBLISHED_SCHEMA = "published"
 
 
@@ -25,8 +25,10 @@ class Warehouse:
     database: str = ""
 
     def postgres_dsn(self) -> str:
-        auth = self.user + (f":{self.password}" if self.password else "")
-        return f"postgresql://{auth}@{self.host}:{self.port}/{self.database}"
+        """A URL again, user and password percent-encoded (a password may hold @ / : # ? or %)."""
+        auth = quote(self.user, safe="") + (f":{quote(self.password, safe='')}" if self.password else "")
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address
+        return f"postgresql://{auth}@{host}:{self.port}/{self.database}"
 
     def sqlalchemy_url(self) -> str:
         if self.kind == "duckdb":

@@ -2,9 +2,12 @@
 
 Implements the part of `/api/resource` the connector and the demo use, with Frappe's semantics where
 they matter to a reader: `fields` defaults to `["name"]`, `["*"]` gives the parent document's own
-columns (child tables only come with a single-document GET), `limit_page_length` defaults to 20 and 0
-means everything, the default order is `modified desc`, validation errors answer 417. Numbers are
-Decimal end to end so currency values leave exactly as they are written in the file.
+columns (child tables only come with a single-document GET, or from the child doctype's own list, which
+Frappe serves only with `parent=<Parent DocType>` and answers 403 without), `limit_page_length` defaults to
+20 and 0 means everything, the default order is `modified desc`, validation errors answer 417, a doctype
+the API user may not read (`denied_doctypes` in the file) answers 403. Child rows carry `parent`,
+`parenttype`, `parentfield`, `idx` and their parent's `docstatus`/`modified`, as Frappe stores them.
+Numbers are Decimal end to end so currency values leave exactly as they are written in the file.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ingest.sandboxes import json_response, load_json, serve_cli
 
 STANDARD_FIELDS = ("name", "owner", "creation", "modified", "modified_by", "docstatus", "idx")
+# (parent doctype, table field) -> child doctype, for ERPNext's standard child tables
+CHILD_DOCTYPES = {("Sales Invoice", "items"): "Sales Invoice Item",
+                  ("Sales Invoice", "taxes"): "Sales Taxes and Charges",
+                  ("Payment Entry", "references"): "Payment Entry Reference",
+                  ("Payment Entry", "deductions"): "Payment Entry Deduction",
+                  ("Journal Entry", "accounts"): "Journal Entry Account"}
 COMPARISONS = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge,
                "<": operator.lt, "<=": operator.le}
 OPERATORS = frozenset(COMPARISONS) | {"like", "not like", "in", "not in", "between", "is"}
@@ -80,11 +89,13 @@ def _bare_field(spec: str, doctype: str) -> str:
 
 
 class _Doctype:
-    def __init__(self, name: str, docs: list[Doc]) -> None:
+    def __init__(self, name: str, docs: list[Doc], parents: frozenset[str] = frozenset()) -> None:
         self.name = name
         self.docs = docs
-        self.by_name = {str(d["name"]): d for d in docs}
-        self.fields = set(STANDARD_FIELDS).union(*(d.keys() for d in docs)) if docs else set(STANDARD_FIELDS)
+        self.parents = parents  # for a child doctype: the parent doctypes whose tables hold it
+        self.by_name = {str(d["name"]): d for d in docs if "name" in d}  # a malformed test doc may lack one
+        standard = set(STANDARD_FIELDS) | ({"parent", "parenttype", "parentfield"} if parents else set())
+        self.fields = standard.union(*(d.keys() for d in docs))
 
     def field(self, spec: str) -> str:
         field = _bare_field(spec, self.name)
@@ -131,7 +142,10 @@ def _matches(doc: Doc, field: str, op: str, value: Any) -> bool:
             raise _invalid(f"Operator 'is' takes 'set' or 'not set', got {value!r}")
         return is_set if value == "set" else not is_set
     if op in ("in", "not in"):
-        found = any(a == b for a, b in (_coerce(raw, v) for v in _as_list(value)))
+        if isinstance(value, frozenset):  # names and other text: a set lookup, not a scan per document
+            found = isinstance(raw, str) and raw in value
+        else:
+            found = any(a == b for a, b in (_coerce(raw, v) for v in _as_list(value)))
         return found if op == "in" else not found
     if op == "between":
         if not isinstance(value, (list, tuple)) or len(value) != 2:
@@ -173,6 +187,8 @@ def _conditions(doctype: _Doctype, filters: Any, name: str) -> list[tuple[str, s
         op = str(op).lower()
         if op not in OPERATORS:
             raise _invalid(f"Unsupported operator {op!r} in '{name}'")
+        if op in ("in", "not in") and isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            value = frozenset(value)
         conditions.append((doctype.field(str(field)), op, value))
     return conditions
 
@@ -258,10 +274,45 @@ def _authenticate(request: Request, api_keys: dict[str, str]) -> None:
         raise FrappeError(401, "AuthenticationError", "Invalid API key or secret")
 
 
+def _child_doctype(parent: str, field: str) -> str:
+    return CHILD_DOCTYPES.get((parent, field)) or f"{parent} {field.replace('_', ' ').title()}"
+
+
+def _with_children(doctype: str, docs: list[Doc]) -> dict[str, list[Doc]]:
+    """Child rows of `docs`, per child doctype, completed with the fields Frappe keeps on every child row;
+    the parents' table fields are completed in place, so a single-document GET shows the same rows."""
+    children: dict[str, list[Doc]] = {}
+    for doc in (d for d in docs if "name" in d):
+        for field, value in doc.items():
+            if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+                continue
+            child = _child_doctype(doctype, field)
+            for idx, row in enumerate(value, start=1):
+                row.update({"name": row.get("name") or f"{doc['name']}-{field}-{idx}", "parent": doc["name"],
+                            "parenttype": doctype, "parentfield": field, "idx": idx,
+                            "docstatus": doc.get("docstatus", 0), "creation": doc.get("creation"),
+                            "modified": doc.get("modified")})
+                children.setdefault(child, []).append(row)
+    return children
+
+
 def create_app(data_path: Path) -> FastAPI:
     data = load_json(data_path)
     api_keys: dict[str, str] = {str(k): str(v) for k, v in data.get("api_keys", {}).items()}
     doctypes = {name: _Doctype(name, docs) for name, docs in data.get("doctypes", {}).items()}
+    child_rows: dict[str, list[Doc]] = {}
+    child_parents: dict[str, set[str]] = {}
+    for (parent, _field), child in CHILD_DOCTYPES.items():  # ERPNext's child doctypes exist even when empty
+        if parent in doctypes:
+            child_rows.setdefault(child, [])
+            child_parents.setdefault(child, set()).add(parent)
+    for name, docs in data.get("doctypes", {}).items():
+        for child, rows in _with_children(name, docs).items():
+            child_rows.setdefault(child, []).extend(rows)
+            child_parents.setdefault(child, set()).add(name)
+    for child, rows in child_rows.items():
+        doctypes.setdefault(child, _Doctype(child, rows, frozenset(child_parents[child])))
+    denied = set(data.get("denied_doctypes", []))
     app = FastAPI(title="EZ360 ERPNext sandbox", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.exception_handler(FrappeError)
@@ -277,9 +328,19 @@ def create_app(data_path: Path) -> FastAPI:
                            f"Page not found: {request.url.path}").response()
 
     def doctype_or_404(name: str) -> _Doctype:
+        if name in denied:
+            raise FrappeError(403, "PermissionError", f"No permission for {name}")
         if name not in doctypes:
             raise FrappeError(404, "DoesNotExistError", f"DocType {name} not found")
         return doctypes[name]
+
+    def readable(name: str, params: dict[str, str]) -> _Doctype:
+        doctype = doctype_or_404(name)
+        if doctype.parents and params.get("parent") not in doctype.parents:
+            # Frappe: a child table is listed only through a parent doctype the user may read
+            raise FrappeError(403, "PermissionError", f"Parent is required to get child table data: pass "
+                              f"parent=<one of {', '.join(sorted(doctype.parents))}> to list {name}")
+        return doctype
 
     @app.get("/api/method/ping")
     def ping() -> Response:
@@ -293,7 +354,10 @@ def create_app(data_path: Path) -> FastAPI:
     @app.get("/api/resource/{doctype}")
     def list_documents(request: Request, doctype: str) -> Response:
         _authenticate(request, api_keys)
-        return json_response({"data": _list(doctype_or_404(doctype), dict(request.query_params))})
+        params = dict(request.query_params)
+        doctype_ = readable(doctype, params)
+        params.pop("parent", None)
+        return json_response({"data": _list(doctype_, params)})
 
     @app.get("/api/resource/{doctype}/{name:path}")
     def get_document(request: Request, doctype: str, name: str) -> Response:

@@ -1,15 +1,23 @@
 """A read-only Stripe API sandbox serving `stripe.json` (format: docs/demo-universe.md).
 
-It speaks enough of the real wire protocol that the official stripe SDK works against it unchanged:
-Bearer/Basic key auth, Connect account selection by the `Stripe-Account` header, list objects with
-`limit`/`starting_after`/`ending_before` cursors and `created[...]` filters, Stripe's error envelope
+It speaks enough of the real wire protocol that the official stripe SDK and the ingest work against it
+unchanged: Bearer/Basic key auth, Connect account selection by the `Stripe-Account` header, list objects
+with `limit`/`starting_after`/`ending_before` cursors and `created[...]` filters, Stripe's error envelope
 and status codes (which the SDK maps to its exception classes), and a `Request-Id` on every response.
 Unknown query parameters are refused, as Stripe does, so a connector bug shows up here, not in prod.
+
+Like the real API, balance transactions carry no `payout` field: the demo world records which payout
+settled each one, and the sandbox serves that only as Stripe does, through
+`GET /v1/balance_transactions?payout=po_...` (automatic payouts only). `GET /v1/events` serves the events
+Stripe would have sent for the world's objects (creations, refunds, disputes, paid or failed payouts) plus
+any `events` listed in the file, newest first, for the last 30 days as Stripe keeps them.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -28,9 +36,10 @@ LIST_TYPES: dict[str, tuple[str, frozenset[str]]] = {
     "refunds": ("refund", frozenset({"charge", "payment_intent"})),
     "disputes": ("dispute", frozenset({"charge", "payment_intent"})),
     "payouts": ("payout", frozenset({"status"})),
-    "balance_transactions": ("balance_transaction", frozenset({"payout", "type", "source", "currency"})),
+    "balance_transactions": ("balance_transaction", frozenset({"type", "source", "currency"})),
     "subscriptions": ("subscription", frozenset({"customer", "status"})),
 }
+EVENT_RETENTION_SECONDS = 30 * 86400
 PAGING_PARAMS = frozenset({"limit", "starting_after", "ending_before"})
 RANGE_OPS = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__}
 PLATFORM_ACCOUNT = {"id": "acct_ez360_platform", "object": "account", "business_profile": {"name": "EZ360"}}
@@ -52,7 +61,9 @@ class StripeError(Exception):
 
 
 def _sort_key(obj: dict[str, Any]) -> tuple[int, str]:
-    return (int(obj.get("created", 0)), str(obj["id"]))
+    # a malformed object (a test's quarantine case) may lack an id or a number: it is still served
+    created = obj.get("created", 0)
+    return (created if isinstance(created, int) else 0, str(obj.get("id", "")))
 
 
 def _mask(key: str) -> str:
@@ -81,21 +92,71 @@ def _int_param(name: str, raw: str) -> int:
 
 
 class _Universe:
-    """stripe.json indexed for lookups: per account, per type, newest first plus an id map."""
+    """stripe.json indexed for lookups: per account, per list, newest first plus an id map."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.api_keys = set(data.get("api_keys", []))
         self.accounts: dict[str, dict[str, Any]] = {}
         self.lists: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self.by_id: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+        self.payout_members: dict[str, dict[str, list[str]]] = {}  # account -> payout id -> balance txn ids
+        self.events: dict[str, list[dict[str, Any]]] = {}
         for acct_id, content in data.get("accounts", {}).items():
             self.accounts[acct_id] = content.get("account") or {"id": acct_id, "object": "account"}
+            members = self.payout_members[acct_id] = {}
+            for txn in content.get("balance_transactions", []):
+                if txn.get("payout"):
+                    members.setdefault(txn["payout"], []).append(txn["id"])
             self.lists[acct_id] = {}
             self.by_id[acct_id] = {}
-            for list_name in LIST_TYPES:
-                objects = sorted(content.get(list_name, []), key=_sort_key, reverse=True)
+            # every list in the file is served, also kinds this sandbox has no filters for (robust to additions)
+            names = set(LIST_TYPES) | {k for k, v in content.items() if k not in ("account", "events")
+                                       and isinstance(v, list) and v and all(isinstance(o, dict) for o in v)}
+            for list_name in names:
+                objects = [_as_served(list_name, o) for o in content.get(list_name, [])]
+                objects.sort(key=_sort_key, reverse=True)
                 self.lists[acct_id][list_name] = objects
-                self.by_id[acct_id][list_name] = {o["id"]: o for o in objects}
+                self.by_id[acct_id][list_name] = {o["id"]: o for o in objects if "id" in o}
+            events = _derived_events(acct_id, self.lists[acct_id]) + list(content.get("events", []))
+            self.events[acct_id] = sorted(events, key=_sort_key, reverse=True)
+
+    def list_spec(self, list_name: str) -> tuple[str, frozenset[str]] | None:
+        if list_name in LIST_TYPES:
+            return LIST_TYPES[list_name]
+        if any(list_name in lists for lists in self.lists.values()):
+            return list_name.removesuffix("s"), frozenset()
+        return None
+
+
+def _as_served(list_name: str, obj: dict[str, Any]) -> dict[str, Any]:
+    # Real balance transactions have no `payout` field; the link is served through ?payout= only.
+    return {k: v for k, v in obj.items() if k != "payout"} if list_name == "balance_transactions" else obj
+
+
+def _event(account: str, event_type: str, obj: dict[str, Any], created: int) -> dict[str, Any]:
+    digest = hashlib.sha256(f"{account}/{event_type}/{obj['id']}".encode()).hexdigest()[:24]
+    return {"id": f"evt_{digest}", "object": "event", "api_version": "2024-06-20", "account": account,
+            "created": int(created), "data": {"object": obj}, "livemode": False, "pending_webhooks": 0,
+            "request": {"id": None, "idempotency_key": None}, "type": event_type}
+
+
+def _derived_events(account: str, lists: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The events Stripe sends for these objects: creations, refunds, disputes, payout outcomes."""
+    events = []
+    charges = {c["id"]: c for c in lists.get("charges", []) if "id" in c}
+    for list_name, objects in lists.items():
+        if list_name == "balance_transactions":
+            continue  # Stripe sends no per-transaction events
+        for obj in (o for o in objects if isinstance(o.get("id"), str)):
+            kind = obj.get("object", list_name.removesuffix("s"))
+            created = obj.get("created", 0)
+            events.append(_event(account, "charge.dispute.created" if kind == "dispute" else f"{kind}.created",
+                                 obj, created))
+            if kind == "refund" and obj.get("charge") in charges:
+                events.append(_event(account, "charge.refunded", charges[obj["charge"]], created))
+            if kind == "payout" and obj.get("status") in ("paid", "failed"):
+                events.append(_event(account, f"payout.{obj['status']}", obj, obj.get("arrival_date") or created))
+    return events
 
 
 def _list_object(url: str, objects: list[dict[str, Any]], by_id: dict[str, dict[str, Any]],
@@ -220,25 +281,60 @@ def create_app(data_path: Path) -> FastAPI:
             raise StripeError(404, f"No such account: '{account_id}'", code="resource_missing", param="account")
         return json_response(universe.accounts[account_id])
 
+    @app.get("/v1/events")
+    def list_events(request: Request) -> Response:
+        account = connected_account(request)
+        params = dict(request.query_params)
+        types = request.query_params.getlist("types[]") or request.query_params.getlist("types")
+        params = {k: v for k, v in params.items() if k not in ("types[]", "types")}
+        cutoff = int(time.time()) - EVENT_RETENTION_SECONDS  # Stripe keeps events 30 days
+        events = [e for e in (universe.events.get(account, []) if account else []) if e["created"] >= cutoff]
+        wanted = params.pop("type", None)
+        if wanted:
+            if wanted.endswith("*"):  # Stripe's wildcard: `charge.*`
+                events = [e for e in events if e["type"].startswith(wanted[:-1])]
+            else:
+                events = [e for e in events if e["type"] == wanted]
+        if types:
+            events = [e for e in events if e["type"] in types]
+        params.pop("delivery_success", None)
+        return json_response(_list_object("/v1/events", events, {e["id"]: e for e in events}, "event", params,
+                                          frozenset()))
+
     @app.get("/v1/{list_name}")
     def list_objects(request: Request, list_name: str) -> Response:
-        if list_name not in LIST_TYPES:
+        spec = universe.list_spec(list_name)
+        if spec is None:
             raise StarletteHTTPException(404)
-        object_name, filters = LIST_TYPES[list_name]
+        object_name, filters = spec
         account = connected_account(request)
         # The platform itself holds no payments in the demo universe: it only owns the accounts.
-        objects = universe.lists[account][list_name] if account else []
-        by_id = universe.by_id[account][list_name] if account else {}
+        objects = universe.lists[account].get(list_name, []) if account else []
+        by_id = universe.by_id[account].get(list_name, {}) if account else {}
         params = dict(request.query_params)
+        payout = params.pop("payout", None) if list_name == "balance_transactions" else None
+        if payout is not None:
+            found = universe.by_id[account].get("payouts", {}).get(payout) if account else None
+            if found is None:
+                raise StripeError(404, f"No such payout: '{payout}'", code="resource_missing", param="payout")
+            if found.get("automatic") is False:
+                raise StripeError(400, "Balance transaction history can only be filtered on automatic transfers, "
+                                  "not manual.", param="payout")
+            members = set(universe.payout_members.get(account, {}).get(payout, []))
+            objects = [o for o in objects if o.get("id") in members]
         return json_response(_list_object(f"/v1/{list_name}", objects, by_id, object_name, params, filters))
 
     @app.get("/v1/{list_name}/{object_id}")
     def retrieve_object(request: Request, list_name: str, object_id: str) -> Response:
-        if list_name not in LIST_TYPES:
+        spec = universe.list_spec(list_name) if list_name != "events" else ("event", frozenset())
+        if spec is None:
             raise StarletteHTTPException(404)
-        object_name, _ = LIST_TYPES[list_name]
+        object_name, _ = spec
         account = connected_account(request)
-        found = universe.by_id[account][list_name].get(object_id) if account else None
+        pool = universe.by_id[account].get(list_name, {}) if account and list_name != "events" else {}
+        if list_name == "events" and account:
+            pool = {e["id"]: e for e in universe.events.get(account, [])}
+        found = pool.get(object_id)
         if found is None:
             raise StripeError(404, f"No such {object_name}: '{object_id}'", code="resource_missing", param="id")
         return json_response(found)

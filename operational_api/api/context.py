@@ -22,7 +22,7 @@ from operational_api.db.models import Membership, User
 from operational_api.db.security_models import UserSession
 from operational_api.permissions import allowed
 from operational_api.security import csrf, sessions, totp
-from operational_api.security.tokens import resolve_token
+from operational_api.security.tokens import effective_role, resolve_token
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def company_principal(company_id: int = Path(..., ge=1), identity: Identity = De
     if user.email_verified_at is None:
         raise HTTPException(403, "verify your email address first (POST /api/v1/account/verification-email "
                                  "sends the link again)")
-    role = identity.token_role or membership.role
+    role = effective_role(identity.token_role, membership.role)  # a token never outranks its member
     if identity.via == "session":
         enrolled = totp.enabled(db, user.id)
         if (enrolled or membership.role in totp.required_roles(db, company_id)) and not identity.mfa:

@@ -1,5 +1,9 @@
 """Cursor pagination and sorting for every list: keyset on (sort column, id), so pages stay stable while rows
-are added. The cursor is opaque to clients (base64 JSON of the sort key and the last row's values)."""
+are added. The cursor is opaque to clients (base64 JSON of the sort key and the last row's values).
+
+A cursor comes back from the client, so it is checked like any input before it reaches SQL: a text holding NUL
+or a lone surrogate, a time with a UTC offset (the server writes UTC only; PostgreSQL refuses offsets beyond
++-15:59 such as -23:59), a value of the wrong type: each answers 400, never a database error."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import HTTPException, Query
@@ -30,9 +34,21 @@ def _encode(value):
     return value
 
 
+def _clean_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("NUL in a cursor")
+    value.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError, a ValueError
+    return value
+
+
 def _decode(value, column):
+    if isinstance(value, str):
+        _clean_text(value)
     if isinstance(column.type, DateTime):
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)  # a non-string raises TypeError
+        if parsed.utcoffset() not in (None, timedelta(0)):  # the server writes UTC times only
+            raise ValueError("a cursor time with an offset")
+        return parsed
     if isinstance(column.type, Date):
         return date.fromisoformat(value)
     expected = column.type.python_type
@@ -53,7 +69,7 @@ def paginate(db: Session, stmt: Select, model, *, sort: str, cursor: str | None,
             if cursor_sort != sort or not isinstance(last_id, int):
                 raise ValueError
             last_value = _decode(last_value, column)
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        except (ValueError, TypeError, OverflowError, binascii.Error):
             raise HTTPException(400, "invalid cursor: pass the next_cursor of a page listed with the same sort") \
                 from None
         if desc:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from ez360.core.money import from_minor
 from operational_api.services import validation
@@ -60,6 +61,10 @@ Timestamp = Annotated[datetime, AfterValidator(_utc)]
 def _clean_text(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (a lone surrogate is not)") from None
     return value
 
 
@@ -67,9 +72,38 @@ def Text(max_length: int, min_length: int = 0):  # noqa: N802 - a type factory r
     return Annotated[str, Field(max_length=max_length, min_length=min_length), AfterValidator(_clean_text)]
 
 
-Amount = Annotated[Decimal, Field(description="A decimal amount in the currency's major unit, as a string or a "
-                                              "JSON number; at most the currency's decimals (USD 2, JPY 0, KWD 3)",
-                                  examples=["1250.00"], allow_inf_nan=False)]
+# A decimal string is plain ASCII: Python's Decimal would also take "1_000", "١٢" (Arabic-Indic) or "１２"
+# (full-width), which no finance system downstream reads the same way.
+ASCII_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def _ascii_decimal(value):
+    if isinstance(value, str) and not ASCII_DECIMAL.fullmatch(value):
+        raise ValueError('write the amount with the ASCII digits 0-9, an optional sign and one decimal point, e.g. '
+                         '"1250.00" (no spaces, separators, exponents or other digits)')
+    return value
+
+
+Amount = Annotated[Decimal, BeforeValidator(_ascii_decimal),
+                   WithJsonSchema({"anyOf": [{"type": "number"},
+                                             {"type": "string", "pattern": f"^{ASCII_DECIMAL.pattern}$"}]}),
+                   Field(description="A decimal amount in the currency's major unit, as a JSON number or a string of "
+                                     "ASCII digits with an optional sign and decimal point; at most the currency's "
+                                     "decimals (USD 2, JPY 0, KWD 3)", examples=["1250.00"], allow_inf_nan=False)]
+
+# The business calendar the books accept: wide enough for any real record, narrow enough that date arithmetic
+# (due dates, periods) can never leave Python's or the databases' range.
+FIRST_BUSINESS_DATE, LAST_BUSINESS_DATE = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def _business_date(value: date) -> date:
+    if not FIRST_BUSINESS_DATE <= value <= LAST_BUSINESS_DATE:
+        raise ValueError(f"must be between {FIRST_BUSINESS_DATE} and {LAST_BUSINESS_DATE}")
+    return value
+
+
+BusinessDate = Annotated[date, AfterValidator(_business_date),
+                         Field(description=f"A date from {FIRST_BUSINESS_DATE} to {LAST_BUSINESS_DATE}")]
 
 
 def field_error(loc: tuple, message: str) -> RequestValidationError:

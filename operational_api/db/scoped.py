@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from operational_api.services.errors import NotFound
 
 T = TypeVar("T")
+MAX_ID = 2**31 - 1  # ids are 32-bit integers: a larger number names no row (and would overflow the driver)
 
 
 class Scoped:
@@ -21,6 +22,8 @@ class Scoped:
 
     def get(self, model: type[T], row_id: int) -> T:
         """The row if it belongs to this company; otherwise 404, exactly as if it did not exist."""
+        if isinstance(row_id, bool) or not isinstance(row_id, int) or not 1 <= row_id <= MAX_ID:
+            raise NotFound(f"{model.__tablename__.rstrip('s')} {row_id} not found")
         row = self.session.scalar(self.select(model).where(model.id == row_id))
         if row is None:
             raise NotFound(f"{model.__tablename__.rstrip('s')} {row_id} not found")

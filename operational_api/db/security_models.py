@@ -1,8 +1,8 @@
 """Persistence of accounts security: sessions, login attempts, 2FA, email outbox (issue: security hardening).
 
 Secrets are never stored in the clear where a hash will do: session ids, email-link tokens and API tokens
-are 256-bit random values stored as SHA-256; recovery codes are argon2id hashes. The TOTP seed has to be
-readable to check a code, so it is stored as is (protect the ops DB and its backups accordingly).
+are 256-bit random values stored as SHA-256; recovery codes are argon2id hashes. What has to be readable (the
+TOTP seed, a mail's link until it is delivered) is stored encrypted (`operational_api.security.encryption`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ class UserSecurity(Base):
 
     __tablename__ = "user_security"
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_secret: Mapped[str | None] = mapped_column(String(255))  # Fernet ciphertext, never the seed itself
     totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(255))  # Fernet ciphertext
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # replay guard: a time step is used once
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -101,7 +101,8 @@ class EmailOutbox(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     to_address: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)  # holds mail.LINK where the link goes; never the link itself
+    link_ciphertext: Mapped[str | None] = mapped_column(Text)  # the link, encrypted; erased once delivered
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
@@ -117,3 +118,22 @@ class CompanySecurityPolicy(Base):
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), primary_key=True)
     two_factor_roles: Mapped[list] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Invitation(Base):
+    """An invitation to join a company with a role. Nobody becomes a member until the invitee, signed in with this
+    verified address, accepts; the invitation tells the inviter nothing about accounts (whether the address has
+    one, whose it is). The emailed link's token is stored as its SHA-256."""
+
+    __tablename__ = "invitations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|accepted|declined|revoked|replaced
+    invited_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    member_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # who accepted

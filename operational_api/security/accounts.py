@@ -3,7 +3,11 @@ throttling and a second factor, password reset that still asks for the second fa
 changes behind re-authentication.
 
 No answer tells whether an address has an account: registration and reset requests always answer the same,
-and a failed sign-in costs the same argon2 work for unknown addresses (a dummy hash) as for real ones.
+and a failed sign-in costs exactly one argon2 verification whatever the account: unknown, invited without a
+password, unverified, deactivated or real (`passwords.verify` checks a dummy hash when there is nothing real).
+
+Emailed links: a new link of a kind (verification, address change, reset) ends the user's older links of that kind;
+the database keeps only their SHA-256, and the outbox keeps the link encrypted until delivery (`mail`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from operational_api.db.models import User, utcnow
@@ -45,9 +49,14 @@ def _aware(value: datetime) -> datetime:
 
 
 def issue_email_token(db: Session, user: User, purpose: str, new_email: str | None = None) -> str:
+    """A new single-use link token; the user's unused older tokens of the same purpose stop working."""
+    now = utcnow()
+    db.execute(update(EmailToken).where(EmailToken.user_id == user.id, EmailToken.purpose == purpose,
+                                        EmailToken.used_at.is_(None))
+               .values(used_at=now).execution_options(synchronize_session="fetch"))
     token = secrets.token_urlsafe(32)
     db.add(EmailToken(user_id=user.id, purpose=purpose, token_hash=_digest(token), new_email=new_email,
-                      expires_at=utcnow() + TOKEN_TTL[purpose]))
+                      expires_at=now + TOKEN_TTL[purpose]))
     db.flush()
     return token
 
@@ -90,7 +99,8 @@ def send_verification(db: Session, settings, user: User):
     token = issue_email_token(db, user, "verify_email")
     return mail.enqueue(db, user.email, "Verify your EZ360 email address",
                         f"Hello {user.full_name},\n\nconfirm this address to start using EZ360:\n"
-                        f"{_link(settings, '/verify-email', token)}\n\nThe link works once, for 24 hours.")
+                        f"{mail.LINK}\n\nThe link works once, for 24 hours.",
+                        link=_link(settings, '/verify-email', token))
 
 
 def verify_email(db: Session, token: str, ip: str = "") -> tuple[User | None, list[int]]:
@@ -222,8 +232,9 @@ def request_password_reset(db: Session, settings, email: str, ip: str = "") -> l
     audit.record(db, "password_reset_requested", user_id=user.id, ip=ip, known=True)
     row = mail.enqueue(db, user.email, "Reset your EZ360 password",
                        f"Someone asked to reset the password of your EZ360 account. To choose a new one:\n"
-                       f"{_link(settings, '/reset-password', token)}\n\nThe link works once, for 30 minutes. "
-                       "If you did not ask for it, ignore this mail: your password stays as it is.")
+                       f"{mail.LINK}\n\nThe link works once, for 30 minutes (a newer link replaces it). "
+                       "If you did not ask for it, ignore this mail: your password stays as it is.",
+                       link=_link(settings, '/reset-password', token))
     return [row.id]
 
 
@@ -269,8 +280,8 @@ def request_email_change(db: Session, settings, user: User, new_email: str, ip: 
         token = issue_email_token(db, user, "change_email", new_email=new_email)
         ids.append(mail.enqueue(db, new_email, "Confirm your new EZ360 email address",
                                 f"Confirm this address as the new sign-in address of your EZ360 account:\n"
-                                f"{_link(settings, '/verify-email', token)}\n\nThe link works once, for an hour."
-                                ).id)
+                                f"{mail.LINK}\n\nThe link works once, for an hour.",
+                                link=_link(settings, '/verify-email', token)).id)
     ids.append(mail.enqueue(db, user.email, "A change of your EZ360 email address was requested",
                             f"Someone signed in as you asked to change your sign-in address to {new_email}. It "
                             "changes only once the new address is confirmed. If this was not you, change your "

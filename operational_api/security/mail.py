@@ -4,6 +4,11 @@ same transaction as the change that needs it, then delivered over SMTP (`EZ360_S
 A failed send stays in the outbox with its attempt count and last error (visible in the table and the log)
 and is retried later with a doubling delay, up to `EZ360_OUTBOX_MAX_ATTEMPTS`. Rows are claimed with an
 atomic UPDATE before sending, so two server processes never send the same message twice at once.
+
+A mail that carries a live secret (a verification, reset or invitation link) keeps it out of its body: the body
+holds the `LINK` placeholder and the link itself is stored encrypted in `link_ciphertext`, put into the message
+only at send time and erased once delivered (or given up), so the outbox never holds a usable link in clear
+and, after delivery, none at all.
 """
 
 from __future__ import annotations
@@ -21,25 +26,44 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from operational_api.db.models import utcnow
 from operational_api.db.security_models import EmailOutbox
+from operational_api.security import encryption
 
 log = logging.getLogger("ez360.mail")
 CLAIM = timedelta(minutes=2)
+LINK = "[[ez360:link]]"  # where a mail's secret link goes; replaced at send time
+REMOVED = "[link removed after delivery]"
 
 
-def enqueue(db: Session, to: str, subject: str, body: str) -> EmailOutbox:
-    row = EmailOutbox(to_address=to, subject=subject, body=body, next_attempt_at=utcnow())
+def enqueue(db: Session, to: str, subject: str, body: str, *, link: str | None = None) -> EmailOutbox:
+    """Queue a mail; a `link` carrying a secret goes where the body says `LINK`, and is stored encrypted."""
+    if link is not None and LINK not in body:
+        raise ValueError("a mail with a link needs the LINK placeholder in its body")
+    row = EmailOutbox(to_address=to, subject=subject, body=body, next_attempt_at=utcnow(),
+                      link_ciphertext=None if link is None else encryption.encrypt(link, db))
     db.add(row)
     db.flush()
     return row
 
 
-def build_message(settings, row: EmailOutbox) -> EmailMessage:
+def render_body(row: EmailOutbox, db: Session | None = None) -> str:
+    if row.link_ciphertext is None:
+        return row.body
+    return row.body.replace(LINK, encryption.decrypt(row.link_ciphertext, db))
+
+
+def _forget_link(row: EmailOutbox) -> None:
+    """Delivered or given up: the link is no longer kept anywhere in the outbox."""
+    if row.link_ciphertext is not None or LINK in row.body:
+        row.link_ciphertext, row.body = None, row.body.replace(LINK, REMOVED)
+
+
+def build_message(settings, row: EmailOutbox, db: Session | None = None) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = settings.mail_from
     msg["To"] = row.to_address
     msg["Subject"] = row.subject
     msg["Message-ID"] = make_msgid(domain="ez360.invalid")
-    msg.set_content(row.body)
+    msg.set_content(render_body(row, db))
     return msg
 
 
@@ -80,16 +104,19 @@ def deliver_due(sm: sessionmaker, settings, *, now: datetime | None = None, only
             row = session.get(EmailOutbox, row_id, populate_existing=True)
             row.attempts += 1
             try:
-                sender(settings, build_message(settings, row))
-            except (OSError, smtplib.SMTPException) as exc:
+                sender(settings, build_message(settings, row, session))
+            except (OSError, smtplib.SMTPException, encryption.SecretUnreadable) as exc:
                 delay = timedelta(seconds=settings.outbox_retry_seconds * 2 ** (row.attempts - 1))
                 row.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 row.next_attempt_at = now + min(delay, timedelta(hours=6))
+                if row.attempts >= settings.outbox_max_attempts:
+                    _forget_link(row)
                 counts["failed"] += 1
                 log.warning("email %s to %s failed (attempt %s of %s): %s", row.id, row.to_address, row.attempts,
                             settings.outbox_max_attempts, row.last_error)
             else:
                 row.sent_at, row.last_error = utcnow(), None
+                _forget_link(row)
                 counts["sent"] += 1
             row.claimed_until = None
             session.commit()

@@ -68,10 +68,17 @@ def hash_password(password: str) -> str:
     return hasher.hash(_normalise(password))
 
 
+def usable(password_hash: str | None) -> bool:
+    """Whether this stored value is an argon2 hash at all (an invited account without a password holds '!')."""
+    return bool(password_hash) and password_hash.startswith("$argon2")
+
+
 def verify(password_hash: str | None, password: str) -> bool:
-    """Constant work whether or not the account exists: an unknown account verifies against a dummy hash."""
+    """Exactly one argon2 verification whatever the account: an unknown account, or one without a usable hash
+    (invited, never set), verifies against a dummy hash, so its answer takes as long as a real account's."""
+    real = usable(password_hash)
     try:
-        return hasher.verify(password_hash or _DUMMY_HASH, _normalise(password)) and password_hash is not None
+        return hasher.verify(password_hash if real else _DUMMY_HASH, _normalise(password)) and real
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -6,6 +6,9 @@
 - A code is accepted once: the time step it matched is stored and only later steps are accepted
   (an atomic conditional UPDATE, so two processes cannot both accept the same code).
 - 10 recovery codes of 16 characters (about 79 bits), stored as argon2id hashes, each usable once.
+- The TOTP seed must be readable to check a code, so it is stored encrypted (Fernet, keys from
+  `EZ360_TOTP_ENCRYPTION_KEYS`, see `operational_api.security.encryption`): the columns hold ciphertext only,
+  and so does anything that snapshots them (the audit trail, backups).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from operational_api.db.models import User, utcnow
 from operational_api.db.security_models import CompanySecurityPolicy, RecoveryCode, UserSecurity
+from operational_api.security import encryption
 
 ISSUER = "EZ360"
 STEP_SECONDS = 30
@@ -61,9 +65,30 @@ def qr_svg(uri: str) -> str:
 
 
 def start_enrollment(db: Session, user: User) -> str:
-    row = security_row(db, user.id)
-    row.totp_pending_secret = pyotp.random_base32()
-    return row.totp_pending_secret
+    """A new pending secret, stored encrypted; returns it in clear (shown to the user this once)."""
+    secret = pyotp.random_base32()
+    security_row(db, user.id).totp_pending_secret = encryption.encrypt(secret, db)
+    return secret
+
+
+def pending_secret(db: Session, user_id: int) -> str | None:
+    """The secret of the enrollment in progress, decrypted (None when there is none)."""
+    row = db.get(UserSecurity, user_id)
+    return None if row is None or row.totp_pending_secret is None else encryption.decrypt(row.totp_pending_secret, db)
+
+
+def reencrypt_all(db: Session) -> int:
+    """Re-encrypt every stored TOTP secret with the first configured key (key rotation); returns how many."""
+    count = 0
+    for row in db.scalars(select(UserSecurity).where(or_(UserSecurity.totp_secret.is_not(None),
+                                                         UserSecurity.totp_pending_secret.is_not(None)))):
+        for column in ("totp_secret", "totp_pending_secret"):
+            value = getattr(row, column)
+            if value is not None:
+                setattr(row, column, encryption.reencrypt(value, db))
+                count += 1
+    db.flush()
+    return count
 
 
 def _matching_step(secret: str, code: str, now: float) -> int | None:
@@ -92,7 +117,7 @@ def confirm_enrollment(db: Session, user: User, code: str, now: float | None = N
     row = security_row(db, user.id)
     if row.totp_pending_secret is None:
         return None
-    step = _matching_step(row.totp_pending_secret, code, time.time() if now is None else now)
+    step = _matching_step(encryption.decrypt(row.totp_pending_secret, db), code, time.time() if now is None else now)
     if step is None:
         return None
     row.totp_secret, row.totp_pending_secret, row.totp_enabled_at = row.totp_pending_secret, None, utcnow()
@@ -107,7 +132,7 @@ def verify_code(db: Session, user_id: int, code: str, now: float | None = None) 
     row = db.get(UserSecurity, user_id)
     if row is None or row.totp_secret is None or row.totp_enabled_at is None:
         return False
-    step = _matching_step(row.totp_secret, code, time.time() if now is None else now)
+    step = _matching_step(encryption.decrypt(row.totp_secret, db), code, time.time() if now is None else now)
     return step is not None and _claim_step(db, user_id, step)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import string
 
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
@@ -18,24 +17,31 @@ ROLES = ("owner", "admin", "finance", "staff", "viewer")
 PLANS = tuple(plans.PLANS)
 _hasher = PasswordHasher()
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
-NUMBER_FIELDS = {"prefix", "year", "seq"}
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+# An invoice number format is literal text and these placeholders only (a whitelist, not str.format's whole
+# mini-language, whose specs such as {seq:.0e} or {seq:,} make numbers collide or fail at send time).
+NUMBER_PLACEHOLDER = re.compile(r"\{(prefix|year|seq)(?::0([1-9]|1[0-2])d)?\}")
+NUMBER_LITERAL = re.compile(r"[A-Za-z0-9 ._/#-]*")
+NUMBER_FORMAT_HELP = ("invoice_number_format is literal text (letters, digits, space and . _ / # -) with the "
+                      "placeholders {prefix}, {year}, {seq} or {seq:0Nd} (N from 1 to 12, zero-padded), and uses "
+                      "{seq} exactly once")
+
+
 def check_number_format(fmt: str, prefix: str = "INV") -> str:
-    """An invoice number format uses only {prefix}, {year} and {seq} (with an optional spec) and includes {seq}."""
+    """Refuse any format outside the whitelist; the numbers it makes are unique because {seq} is."""
     validation.text(fmt, "invoice_number_format", max_length=60, required=True)
-    try:
-        fields = {name for _, name, _, _ in string.Formatter().parse(fmt) if name is not None}
-        sample = fmt.format(prefix=prefix, year=2026, seq=99999)
-    except (ValueError, KeyError, IndexError, AttributeError) as exc:
-        raise ValidationFailed(f"invoice_number_format: {exc}") from None
-    if not fields <= NUMBER_FIELDS or "seq" not in fields:
-        raise ValidationFailed("invoice_number_format may use only {prefix}, {year} and {seq}, and must use {seq}")
-    if len(sample) > 40:
+    pieces = NUMBER_PLACEHOLDER.split(fmt)  # literal, name, width, literal, name, width, ..., literal
+    literals, names = pieces[0::3], pieces[1::3]
+    specs = pieces[2::3]
+    if not all(NUMBER_LITERAL.fullmatch(text) for text in literals) or names.count("seq") != 1 \
+            or any(spec and name != "seq" for name, spec in zip(names, specs, strict=True)):
+        raise ValidationFailed(NUMBER_FORMAT_HELP)
+    if len(fmt.format(prefix=prefix, year=2026, seq=99999)) > 40:
         raise ValidationFailed("invoice_number_format makes numbers longer than 40 characters")
     return fmt
 
@@ -79,30 +85,19 @@ def create_company(
 
 
 def update_company(session: Session, company: Company, **changes) -> Company:
-    """Change book settings. The base currency is fixed once chosen (the books are kept in it)."""
-    allowed = {"name", "invoice_prefix", "plan", "payment_terms_days", "fiscal_year_start_month",
-               "invoice_number_format"}
+    """Change book settings. The base currency is fixed once chosen (the books are kept in it); the plan is not a
+    setting (`plans.change_plan`: billing or a platform admin)."""
+    allowed = {"name", "invoice_prefix", "payment_terms_days", "fiscal_year_start_month", "invoice_number_format"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(f"cannot change {', '.join(sorted(unknown))}")
     _check_settings(**{k: v for k, v in changes.items() if k != "invoice_number_format"})
     if "invoice_number_format" in changes:
         check_number_format(changes["invoice_number_format"], changes.get("invoice_prefix", company.invoice_prefix))
-    if "plan" in changes and changes["plan"] != company.plan:
-        _check_downgrade(session, company, changes["plan"])
     for key, value in changes.items():
         setattr(company, key, value)
     session.flush()
     return company
-
-
-def _check_downgrade(session: Session, company: Company, plan: str) -> None:
-    limits, used = plans.PLANS[plan], plans.usage(session, company)
-    for limit, label in plans.LIMIT_LABELS.items():
-        maximum = getattr(limits, limit)
-        if maximum is not None and used[limit] > maximum:
-            raise Conflict(f"the {limits.title} plan allows at most {maximum} {label}; {company.name} has "
-                           f"{used[limit]}")
 
 
 def create_user(session: Session, *, email: str, full_name: str, password_hash: str, verified: bool = True) -> User:
@@ -130,16 +125,6 @@ def add_member(session: Session, company: Company, user: User, role: str) -> Mem
     session.add(membership)
     session.flush()
     return membership
-
-
-def invite_member(session: Session, company: Company, *, email: str, full_name: str, role: str) -> Membership:
-    """Add an existing user by email, or create an unverified user without a usable password (they set one
-    through the account flows)."""
-    user = session.scalar(select(User).where(User.email == email.lower()))
-    if user is None:
-        plans.check_room(session, company, "users")
-        user = create_user(session, email=email, full_name=full_name, password_hash="!", verified=False)
-    return add_member(session, company, user, role)
 
 
 def _owners(session: Session, company: Company) -> int:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from operational_api.db.models import Client, Company, Membership, Project
-from operational_api.services.errors import PlanLimitReached
+from operational_api.services.errors import Conflict, PlanLimitReached, ValidationFailed
 
 PLAN_SET = "Production Baseline v1"
 
@@ -51,3 +51,20 @@ def check_room(session: Session, company: Company, limit: str) -> None:
         raise PlanLimitReached(
             f"the {plan.title} plan ({PLAN_SET}) allows at most {maximum} {LIMIT_LABELS[limit]}; "
             f"{company.name} has reached that limit: upgrade the plan or remove one first")
+
+
+def change_plan(session: Session, company: Company, plan: str) -> Company:
+    """The one way a company's plan changes (billing, or a platform admin through `ez360 companies set-plan`);
+    company admins cannot change it themselves. A downgrade below what the company already uses is refused."""
+    if plan not in PLANS:
+        raise ValidationFailed(f"unknown plan {plan!r}; choose one of {', '.join(PLANS)}")
+    if plan != company.plan:
+        limits, used = PLANS[plan], usage(session, company)
+        for limit, label in LIMIT_LABELS.items():
+            maximum = getattr(limits, limit)
+            if maximum is not None and used[limit] > maximum:
+                raise Conflict(f"the {limits.title} plan allows at most {maximum} {label}; {company.name} has "
+                               f"{used[limit]}")
+        company.plan = plan
+        session.flush()
+    return company

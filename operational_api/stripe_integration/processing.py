@@ -19,8 +19,11 @@ same charge, refund, dispute or payout changes nothing.
 Company and account: a payment is matched to its invoice only through the intent EZ360 created
 (`stripe_payment_intents`); refunds and disputes through the payment recorded for their charge; payouts
 through the connected account (`companies.stripe_account_id`) or, for the platform account's own
-payouts, the company named by `EZ360_STRIPE_PLATFORM_COMPANY`. An event from a connected account may only
-touch the company connected to that account.
+payouts, the company named by `EZ360_STRIPE_PLATFORM_COMPANY`, and only that: never a company guessed because
+it has no Stripe account (anyone may create such a company). Without the setting, a platform payout is kept as a
+failed event whose error names its reason, `platform_company_not_configured`, and is retried with the
+others once the setting is made. An event from a connected account may only touch the company connected to that
+account.
 """
 
 from __future__ import annotations
@@ -89,6 +92,16 @@ class NotOurs(Exception):
 
 class AccountMismatch(Exception):
     """An event from one Stripe account tried to touch a company that account is not connected to."""
+
+
+class PlatformCompanyMissing(LookupError):
+    """A platform-account event, and no (existing) company is named to take it; the message starts with the
+    reason (platform_company_not_configured, platform_company_unknown)."""
+
+
+def _printable(text: str) -> str:
+    """Event content goes into notes and errors: NUL (which PostgreSQL text refuses) is written as an escape."""
+    return text.replace("\x00", "\\x00")
 
 
 @dataclass
@@ -168,7 +181,7 @@ def _process_one(session_factory: SessionFactory, row_id: int, config: Processin
             ctx = _Ctx(session, json.loads(row.payload), config, now)
             status = _dispatch(ctx)
             row.status, row.processed_at, row.next_attempt_at, row.locked_at = status, now, None, None
-            row.last_error, row.note = None, "; ".join(ctx.notes)[:4000] or None
+            row.last_error, row.note = None, _printable("; ".join(ctx.notes))[:4000] or None
             row.company_id = ctx.company_id or row.company_id
         return status
     except Waiting as exc:
@@ -191,7 +204,8 @@ def _unfinished(session_factory: SessionFactory, row_id: int, now: datetime, sta
                 next_attempt = now + min(delay, timedelta(hours=1))
         else:
             next_attempt = now + min(delay, timedelta(hours=6)) if row.attempts < MAX_ATTEMPTS else None
-        row.status, row.last_error, row.next_attempt_at, row.locked_at = status, message[:4000], next_attempt, None
+        row.status, row.last_error, row.next_attempt_at, row.locked_at = (status, _printable(message)[:4000],
+                                                                          next_attempt, None)
         if ctx is not None and ctx.company_id:
             row.company_id = ctx.company_id
     if status == "failed":
@@ -509,14 +523,12 @@ def _payout_company(ctx: _Ctx) -> Company:
     elif ctx.config.platform_company:
         company = session.scalar(select(Company).where(Company.slug == ctx.config.platform_company))
         if company is None:
-            raise LookupError(f"EZ360_STRIPE_PLATFORM_COMPANY names {ctx.config.platform_company!r}, "
-                              "which is no company")
+            raise PlatformCompanyMissing(f"platform_company_unknown: EZ360_STRIPE_PLATFORM_COMPANY names "
+                                         f"{ctx.config.platform_company!r}, which is no company")
     else:
-        candidates = list(session.scalars(select(Company).where(Company.stripe_account_id.is_(None)).limit(2)))
-        if len(candidates) != 1:
-            raise LookupError("a payout of the platform Stripe account needs EZ360_STRIPE_PLATFORM_COMPANY "
-                              "(there is not exactly one company without a connected account)")
-        company = candidates[0]
+        raise PlatformCompanyMissing("platform_company_not_configured: an event of the platform Stripe account "
+                                     "(no connected account) is booked only to the company named by "
+                                     "EZ360_STRIPE_PLATFORM_COMPANY, which is not set")
     return _enter_company(ctx, company)
 
 

@@ -7,6 +7,7 @@ a no-op even when two deliveries of the same event race (the loser's insert fail
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from operational_api.db.stripe_models import StripeEvent
 
 SessionFactory = Callable[[], Session]
 LONG_WAIT = timedelta(hours=1)  # a waiting event older than this is shown for alerting
+PLAIN = re.compile(r"[A-Za-z0-9_.\-]{1,255}")  # what an object id or API version looks like; anything else is not kept
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,10 @@ def enqueue(session_factory: SessionFactory, event: dict[str, Any], payload: str
         object_id, api_version = event["data"]["object"].get("id"), event.get("api_version")
         session.add(StripeEvent(
             event_id=event["id"], type=event["type"], livemode=event["livemode"], account=event.get("account"),
-            api_version=api_version if isinstance(api_version, str) and len(api_version) <= 40 else None,
+            api_version=api_version if isinstance(api_version, str) and len(api_version) <= 40
+            and PLAIN.fullmatch(api_version) else None,
             created=event["created"], payload=payload,
-            object_id=object_id if isinstance(object_id, str) and len(object_id) <= 255 else None,
+            object_id=object_id if isinstance(object_id, str) and PLAIN.fullmatch(object_id) else None,
             status="pending", attempts=0, next_attempt_at=now, received_at=now,
         ))
         try:

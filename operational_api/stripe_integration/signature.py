@@ -12,6 +12,7 @@ future would otherwise make a captured request replayable for that long).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +22,11 @@ import stripe
 TOLERANCE_SECONDS = 300
 FUTURE_SKEW_SECONDS = 60
 MAX_BODY_BYTES = 1024 * 1024
+# Stripe's ids and event types are plain ASCII; anything else (a NUL, a control character, non-ASCII) is not a
+# Stripe event, and must be refused here rather than reach the database.
+EVENT_ID = re.compile(r"evt_[A-Za-z0-9_]{1,250}")
+EVENT_TYPE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
+ACCOUNT_ID = re.compile(r"acct_[A-Za-z0-9_]{1,250}")
 
 
 class WebhookRefused(Exception):
@@ -76,8 +82,9 @@ def parse_event(payload: bytes) -> dict[str, Any]:
     if not isinstance(event, dict) or event.get("object") not in (None, "event"):
         raise WebhookRefused("the body is not a Stripe event")
     checks = {
-        "id": isinstance(event.get("id"), str) and event["id"].startswith("evt_") and len(event["id"]) <= 255,
-        "type": isinstance(event.get("type"), str) and 0 < len(event["type"]) <= 100,
+        "id": isinstance(event.get("id"), str) and EVENT_ID.fullmatch(event["id"]) is not None,
+        "type": isinstance(event.get("type"), str) and len(event["type"]) <= 100
+        and EVENT_TYPE.fullmatch(event["type"]) is not None,
         "created": isinstance(event.get("created"), int) and not isinstance(event.get("created"), bool),
         "livemode": isinstance(event.get("livemode"), bool),
         "data.object": isinstance(event.get("data"), dict) and isinstance(event["data"].get("object"), dict),
@@ -85,7 +92,8 @@ def parse_event(payload: bytes) -> dict[str, Any]:
     missing = [name for name, ok in checks.items() if not ok]
     if missing:
         raise WebhookRefused(f"the event lacks valid {', '.join(missing)}")
-    if event.get("account") is not None and not (isinstance(event["account"], str) and len(event["account"]) <= 255):
+    if event.get("account") is not None and not (isinstance(event["account"], str)
+                                                 and ACCOUNT_ID.fullmatch(event["account"])):
         raise WebhookRefused("the event's account is not a Stripe account id")
     return event
 

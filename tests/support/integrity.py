@@ -49,6 +49,18 @@ class ApiWorld:
     def call(self, method: str, suffix: str, role: str = "owner", **kwargs):
         return self.client.request(method, self.path(suffix), headers=self.headers(role), **kwargs)
 
+    def signed_in(self, role: str) -> tuple[TestClient, dict[str, str]]:
+        """A browser signed in as this role's user (session cookie), and the CSRF header its changes need."""
+        from operational_api.db.models import User
+        from operational_api.security.passwords import hash_password
+        password = "test-session-passphrase-7"
+        with session_scope(self.url) as s, s.begin():
+            s.get(User, self.user_ids[role]).password_hash = hash_password(password)
+        browser = TestClient(self.client.app, base_url="https://testserver")
+        login = browser.post("/api/v1/auth/login", json={"email": f"{role}@acme.test", "password": password})
+        assert login.status_code == 200, login.text
+        return browser, {"X-CSRF-Token": login.json()["csrf_token"]}
+
 
 def build_api_world(url: str, *, plan: str = "business", currency: str = "USD") -> ApiWorld:
     engine = make_engine(url)

@@ -64,12 +64,15 @@ class LocalStripe:
 
 
 @contextmanager
-def localstripe_server(log_dir: Path, startup_timeout: float = 20.0) -> Iterator[LocalStripe]:
-    """Start an empty localstripe; yield it once it answers; stop it (and only it) afterwards."""
+def localstripe_server(log_dir: Path, startup_timeout: float = 20.0,
+                       launcher: str = _LAUNCHER) -> Iterator[LocalStripe]:
+    """Start an empty localstripe; yield it once it answers; stop it (and only it) afterwards.
+
+    `launcher` is the Python program that starts it (argv[1] = port); the default is `_LAUNCHER`."""
     port = free_port()
     log_path = log_dir / f"localstripe-{port}.log"
     log_file = log_path.open("wb")
-    proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(port)], stdout=log_file, stderr=log_file)
+    proc = subprocess.Popen([sys.executable, "-c", launcher, str(port)], stdout=log_file, stderr=log_file)
     server = LocalStripe(f"http://127.0.0.1:{port}", log_path)
     try:
         deadline = time.monotonic() + startup_timeout

@@ -24,7 +24,7 @@ from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.db.models import utcnow
 from operational_api.db.security_models import UserSecurity
-from operational_api.security import passwords
+from operational_api.security import encryption, passwords
 from operational_api.services import companies
 from tests.support.platform import free_port  # noqa: F401 - re-exported for the security tests
 
@@ -71,7 +71,8 @@ def build_world(url: str, *, enroll_2fa: bool = True, **overrides) -> World:
                 world.users[f"{slug}:{role}"] = user.id
                 if enroll_2fa and role in ("owner", "admin"):
                     secret = pyotp.random_base32()
-                    s.add(UserSecurity(user_id=user.id, totp_secret=secret, totp_enabled_at=utcnow()))
+                    s.add(UserSecurity(user_id=user.id, totp_secret=encryption.encrypt(secret),
+                                       totp_enabled_at=utcnow()))
                     world.secrets[user.email] = secret
     engine.dispose()
     return world

@@ -1,6 +1,6 @@
-"""The signed-in user's own account: sessions, password, email address, two-factor authentication and
-security events. Changes to the password, the email address or 2FA need full re-authentication (password,
-plus the second factor when enabled) in the same request."""
+"""The signed-in user's own account: sessions, password, email address, two-factor authentication, invitations
+to companies and security events. Changes to the password, the email address or 2FA need full re-authentication
+(password, plus the second factor when enabled) in the same request."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from operational_api.api.context import current_session, get_db
+from operational_api.api.deps import RowId
+from operational_api.api.listing import Cursor, Limit, paginate, sort_query
 from operational_api.api.routers.auth import client_ip, fail_audited, send_soon, throttled
-from operational_api.api.schemas import Text, Timestamp, example
-from operational_api.db.models import User, utcnow
-from operational_api.db.security_models import SecurityEvent, UserSecurity, UserSession
+from operational_api.api.schemas import Page, Text, Timestamp, example
+from operational_api.db.audit_trail import Actor, set_actor
+from operational_api.db.models import Company, User, utcnow
+from operational_api.db.security_models import Invitation, SecurityEvent, UserSession
 from operational_api.security import accounts, audit, mail, passwords, sessions, totp
-from operational_api.services import usage
+from operational_api.services import invitations, usage
 
 router = APIRouter(prefix="/api/v1/account", tags=["account"])
 
@@ -85,7 +88,7 @@ def list_sessions(request: Request, row: UserSession = Depends(current_session),
 
 
 @router.delete("/sessions/{session_id}", status_code=204, summary="End one of your sessions")
-def end_session(session_id: int, request: Request, row: UserSession = Depends(current_session),
+def end_session(session_id: RowId, request: Request, row: UserSession = Depends(current_session),
                 db: Session = Depends(get_db)):
     target = db.get(UserSession, session_id)
     if target is None or target.user_id != row.user_id or target.revoked_at is not None:
@@ -151,11 +154,11 @@ def setup_two_factor(body: Reauth, request: Request, row: UserSession = Depends(
 
 @router.get("/2fa/setup/qr.svg", summary="The QR code of the enrollment in progress (SVG)")
 def setup_qr(row: UserSession = Depends(current_session), db: Session = Depends(get_db)):
-    security = db.get(UserSecurity, row.user_id)
-    if security is None or security.totp_pending_secret is None:
+    secret = totp.pending_secret(db, row.user_id)
+    if secret is None:
         raise HTTPException(404, "no two-factor enrollment in progress")
     user = db.get(User, row.user_id)
-    return Response(totp.qr_svg(totp.provisioning_uri(security.totp_pending_secret, user.email)),
+    return Response(totp.qr_svg(totp.provisioning_uri(secret, user.email)),
                     media_type="image/svg+xml")
 
 
@@ -210,3 +213,72 @@ def security_events(row: UserSession = Depends(current_session), db: Session = D
     events = db.scalars(select(SecurityEvent).where(SecurityEvent.user_id == row.user_id)
                         .order_by(SecurityEvent.id.desc()).limit(100)).all()
     return [{"event": e.event, "occurred_at": e.occurred_at, "ip_address": e.ip_address} for e in events]
+
+
+# --- invitations to companies (the invitee's side) ---------------------------------------------------------
+
+class InvitationForMe(BaseModel):
+    id: int
+    company_id: int
+    company_name: str
+    role: str
+    expires_at: Timestamp
+
+
+class InvitationTokenIn(BaseModel):
+    model_config = example(token="the token from the emailed link")
+
+    token: Text(200, 1)
+
+
+class Joined(BaseModel):
+    company_id: int
+    company_name: str
+    membership_id: int
+    role: str
+
+
+def _for_me(db: Session, row) -> InvitationForMe:
+    return InvitationForMe(id=row.id, company_id=row.company_id, company_name=db.get(Company, row.company_id).name,
+                           role=row.role, expires_at=row.expires_at)
+
+
+def _accept(request: Request, db: Session, user: User, row) -> Joined:
+    set_actor(db, Actor(user.id, f"user:{user.id} (accepting invitation {row.id} via session)",
+                        getattr(request.state, "request_id", None)))  # the new membership's audit record
+    membership = invitations.accept(db, user, row, ip=client_ip(request))
+    return Joined(company_id=membership.company_id, company_name=db.get(Company, membership.company_id).name,
+                  membership_id=membership.id, role=membership.role)
+
+
+@router.get("/invitations", response_model=Page[InvitationForMe],
+            summary="Invitations waiting for your (verified) email address")
+def my_invitations(row: UserSession = Depends(current_session), db: Session = Depends(get_db), limit: Limit = 50,
+                   cursor: Cursor = None, sort: str = sort_query(["id", "expires_at"], "id")):
+    stmt = invitations.open_for_user(db.get(User, row.user_id))
+    rows, nxt = paginate(db, stmt, Invitation, sort=sort, cursor=cursor, limit=limit)
+    return Page[InvitationForMe](items=[_for_me(db, i) for i in rows], next_cursor=nxt)
+
+
+@router.post("/invitations/accept", response_model=Joined,
+             summary="Accept the invitation of an emailed link (signed in with the invited address)")
+def accept_invitation_link(body: InvitationTokenIn, request: Request, row: UserSession = Depends(current_session),
+                           db: Session = Depends(get_db)):
+    user = db.get(User, row.user_id)
+    return _accept(request, db, user, invitations.find_for_user(db, user, token=body.token))
+
+
+@router.post("/invitations/{invitation_id}/accept", response_model=Joined, summary="Accept an invitation")
+def accept_invitation(invitation_id: RowId, request: Request, row: UserSession = Depends(current_session),
+                      db: Session = Depends(get_db)):
+    user = db.get(User, row.user_id)
+    return _accept(request, db, user, invitations.find_for_user(db, user, invitation_id=invitation_id))
+
+
+@router.post("/invitations/{invitation_id}/decline", status_code=204, summary="Decline an invitation")
+def decline_invitation(invitation_id: RowId, request: Request, row: UserSession = Depends(current_session),
+                       db: Session = Depends(get_db)):
+    user = db.get(User, row.user_id)
+    invitations.decline(db, user, invitations.find_for_user(db, user, invitation_id=invitation_id),
+                        ip=client_ip(request))
+    return Response(status_code=204)

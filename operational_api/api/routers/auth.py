@@ -15,6 +15,7 @@ from operational_api.api.schemas import Text, example
 from operational_api.db.models import Membership, User
 from operational_api.db.security_models import CompanySecurityPolicy, UserSession
 from operational_api.security import accounts, audit, csrf, mail, sessions, throttle, totp
+from operational_api.security.client_address import client_address
 from operational_api.services.companies import ROLES
 
 router = APIRouter(tags=["auth"])
@@ -22,7 +23,8 @@ AUTH = "/api/v1/auth"
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+    """The client's address (X-Forwarded-For counts only from EZ360_TRUSTED_PROXIES: `client_address`)."""
+    return client_address(request)
 
 
 def send_soon(request: Request, background: BackgroundTasks, outbox_ids: list[int]) -> None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
 from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
 from operational_api.api.routers.clients import DELETED_QUERY, Deleted, filter_deleted
-from operational_api.api.schemas import Amount, Page, Text, Timestamp, money, to_minor
+from operational_api.api.schemas import Amount, BusinessDate, Page, Text, Timestamp, money, to_minor
 from operational_api.db.models import Expense, Project
 from operational_api.services import records
 
@@ -27,7 +27,7 @@ class ExpenseIn(BaseModel):
     category: Category
     amount: Amount
     currency: Text(3, 3) | None = None
-    incurred_on: date
+    incurred_on: BusinessDate
     vendor: Text(200) = ""
     project_id: int | None = None
     billable: bool = False
@@ -38,7 +38,7 @@ class ExpensePatch(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"amount": "310.00"}]})
     category: Category | None = None
     amount: Amount | None = None
-    incurred_on: date | None = None
+    incurred_on: BusinessDate | None = None
     vendor: Text(200) | None = None
     project_id: int | None = None
     billable: bool | None = None

@@ -14,7 +14,7 @@ from operational_api.api import pages
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
 from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
 from operational_api.api.routers.clients import DELETED_QUERY, Deleted, filter_deleted
-from operational_api.api.schemas import Amount, Page, Text, Timestamp, money, to_minor
+from operational_api.api.schemas import Amount, BusinessDate, Page, Text, Timestamp, money, to_minor
 from operational_api.db.models import Client, CreditNote, Invoice, Project
 from operational_api.services import invoicing
 
@@ -42,7 +42,7 @@ class InvoiceIn(BaseModel):
     client_id: int
     project_id: int | None = None
     currency: Text(3, 3) | None = None
-    due_date: date | None = None
+    due_date: BusinessDate | None = None
     notes: Text(1000) = ""
     lines: list[LineIn] = Field(min_length=1, max_length=200)
 
@@ -51,14 +51,14 @@ class InvoicePatch(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "due_date": "2026-05-15", "lines": [{"description": "Consulting", "quantity": "10", "unit_price": "150"}]}]})
     project_id: int | None = None
-    due_date: date | None = None
+    due_date: BusinessDate | None = None
     notes: Text(1000) | None = None
     lines: list[LineIn] | None = Field(None, min_length=1, max_length=200)
 
 
 class SendIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"issue_date": "2026-03-31"}]})
-    issue_date: date | None = Field(None, description="Default: today (UTC)")
+    issue_date: BusinessDate | None = Field(None, description="Default: today (UTC)")
 
 
 class CreditNoteIn(BaseModel):
@@ -67,7 +67,7 @@ class CreditNoteIn(BaseModel):
         {"reason": "Cancelled: void the whole invoice"}]})
     amount: Amount | None = Field(None, description="Default: the whole amount due (voids an unpaid invoice)")
     reason: Text(300) = ""
-    issue_date: date | None = Field(None, description="Default: today (UTC)")
+    issue_date: BusinessDate | None = Field(None, description="Default: today (UTC)")
 
 
 class LineOut(BaseModel):

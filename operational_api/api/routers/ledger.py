@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from operational_api.api import pages
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
 from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
-from operational_api.api.schemas import Amount, Page, Text, Timestamp, money, to_minor
+from operational_api.api.schemas import Amount, BusinessDate, Page, Text, Timestamp, money, to_minor
 from operational_api.db.models import Account, ClosedPeriod, JournalEntry
 from operational_api.services import ledger
 
@@ -47,7 +47,7 @@ class EntryIn(BaseModel):
         "entry_date": "2026-03-31", "memo": "Accrued software subscription", "currency": "USD",
         "lines": [{"account_code": "6200", "debit": "99.00"}, {"account_code": "1000", "credit": "99.00"}],
         "post": True}]})
-    entry_date: date
+    entry_date: BusinessDate
     memo: Text(300) = ""
     currency: Text(3, 3) | None = Field(None, description="Default: the company's base currency")
     lines: list[LineIn] = Field(min_length=2, max_length=200)
@@ -56,14 +56,14 @@ class EntryIn(BaseModel):
 
 class EntryPatch(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"memo": "Corrected memo"}]})
-    entry_date: date | None = None
+    entry_date: BusinessDate | None = None
     memo: Text(300) | None = None
     lines: list[LineIn] | None = Field(None, min_length=2, max_length=200)
 
 
 class ReverseIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"on": "2026-04-01"}]})
-    on: date | None = Field(None, description="Default: the original's date if its period is open, else today")
+    on: BusinessDate | None = Field(None, description="Default: the original's date if its period is open, else today")
     memo: Text(300) | None = None
 
 

@@ -1,31 +1,23 @@
 """Members of a company and their roles. Only an owner grants or removes the owner role; a company keeps at least
-one owner; the plan limits the number of users."""
+one owner. Somebody becomes a member by accepting an invitation (`invitations` router); the plan limits the
+number of users. Removing a member ends their sessions and revokes their API tokens for the company."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from fastapi import Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
 from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
-from operational_api.api.schemas import Page, Text, Timestamp
+from operational_api.api.schemas import Page, Timestamp
 from operational_api.db.models import Membership, User
 from operational_api.security import sessions
 from operational_api.services import companies
-from operational_api.services.errors import ValidationFailed
 
 router = company_router("members", "members")
 Role = Literal["owner", "admin", "finance", "staff", "viewer"]
-
-
-class MemberIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"email": "sam@northwind.example.com", "full_name": "Sam Lee", "role": "staff"}]})
-    email: Text(254, 3) = Field(pattern=r"^[^@\s]+@[^@\s]+$")
-    full_name: Text(200) = ""
-    role: Role
 
 
 class RoleIn(BaseModel):
@@ -54,16 +46,6 @@ def list_members(ctx: Ctx = Depends(company_ctx("members:read")), limit: Limit =
     stmt = where_given(ctx.scoped.select(Membership), (role, lambda: Membership.role == role))
     rows, nxt = paginate(ctx.db, stmt, Membership, sort=sort, cursor=cursor, limit=limit)
     return Page[MemberOut](items=[out(ctx, m) for m in rows], next_cursor=nxt)
-
-
-@router.post("", response_model=MemberOut, status_code=201, summary="Invite a teammate (plan limit on users)")
-def invite(body: MemberIn, ctx: Ctx = Depends(company_ctx("members:manage"))):
-    if body.role == "owner" and ctx.principal.role != "owner":
-        raise ValidationFailed("only an owner may grant the owner role")
-    membership = companies.invite_member(ctx.db, ctx.company, email=body.email, full_name=body.full_name,
-                                         role=body.role)
-    ctx.track("teammate_invited", role=body.role)
-    return out(ctx, membership)
 
 
 @router.patch("/{membership_id}", response_model=MemberOut, summary="Change a member's role")

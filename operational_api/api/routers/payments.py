@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from operational_api.api import pages
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
 from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
-from operational_api.api.schemas import Amount, Page, Text, Timestamp, money, to_minor
+from operational_api.api.schemas import Amount, BusinessDate, Page, Text, Timestamp, money, to_minor
 from operational_api.db.models import Client, Invoice, Payment, Refund
 from operational_api.services import payments
 
@@ -37,7 +37,7 @@ class PaymentIn(BaseModel):
     method: Method
     currency: Text(3, 3) | None = Field(None, description="Default: the client's currency")
     amount: Amount
-    received_on: date
+    received_on: BusinessDate
     reference: Text(100) = ""
     allocations: list[AllocationIn] = Field(default_factory=list, max_length=200,
                                             description="Unallocated money becomes the client's credit")
@@ -49,14 +49,14 @@ class ApplyCreditIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"allocations": [{"invoice_id": 8, "amount": "200.00"}], "applied_on": "2026-04-20"}]})
     allocations: list[AllocationIn] = Field(min_length=1, max_length=200)
-    applied_on: date | None = Field(None, description="Default: today (UTC)")
+    applied_on: BusinessDate | None = Field(None, description="Default: today (UTC)")
 
 
 class RefundIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"amount": "200.00", "refunded_on": "2026-04-22", "reason": "Overpayment returned"}]})
     amount: Amount
-    refunded_on: date | None = Field(None, description="Default: today (UTC)")
+    refunded_on: BusinessDate | None = Field(None, description="Default: today (UTC)")
     reason: Text(300) = ""
     stripe_refund_id: Text(60, 1) | None = None
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
 from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
 from operational_api.api.routers.clients import DELETED_QUERY, Deleted, filter_deleted
-from operational_api.api.schemas import Amount, Page, Text, Timestamp, money, to_minor
+from operational_api.api.schemas import Amount, BusinessDate, Page, Text, Timestamp, money, to_minor
 from operational_api.db.models import Membership, Project, TimeEntry, User
 from operational_api.permissions import allowed
 from operational_api.services import records
@@ -26,7 +26,7 @@ class TimeIn(BaseModel):
         {"project_id": 1, "work_date": "2026-03-02", "hours": "7.5", "billable": True, "cost_rate": "65.00",
          "description": "Sprint planning"}]})
     project_id: int
-    work_date: date
+    work_date: BusinessDate
     hours: Decimal = Hours
     billable: bool = True
     rate: Amount | None = Field(None, description="Billable hourly rate; default the project's")
@@ -37,7 +37,7 @@ class TimeIn(BaseModel):
 
 class TimePatch(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"hours": "6", "billable": False}]})
-    work_date: date | None = None
+    work_date: BusinessDate | None = None
     hours: Decimal | None = Field(None, gt=0, le=24, max_digits=4, decimal_places=2)
     billable: bool | None = None
     rate: Amount | None = None

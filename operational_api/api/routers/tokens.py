@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from operational_api.api.context import Principal, get_db, require
+from operational_api.api.deps import RowId
 from operational_api.api.listing import Cursor, Limit, paginate, sort_query
 from operational_api.api.routers.auth import client_ip
 from operational_api.api.schemas import Page, Text, Timestamp, example
@@ -73,7 +74,7 @@ def list_tokens(principal: Principal = Depends(require("tokens:manage")), db: Se
 
 
 @router.delete("/{token_id}", status_code=204, summary="Revoke an API token at once")
-def delete_token(token_id: int, request: Request, principal: Principal = Depends(require("tokens:manage")),
+def delete_token(token_id: RowId, request: Request, principal: Principal = Depends(require("tokens:manage")),
                  db: Session = Depends(get_db)):
     row = Scoped(db, principal.company_id).get(ApiToken, token_id)
     revoke_token(db, row)
