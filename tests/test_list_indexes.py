@@ -158,6 +158,14 @@ SELECT :c, :seq + g, timestamptz '2020-01-01' + g * interval '25 minutes', CASE 
        g / 7, NULL, '{}', md5(g::text) || md5(g::text), md5((g + 1)::text) || md5((g + 1)::text)
 FROM generate_series(1, :n) g;
 
+INSERT INTO invitations (company_id, email, role, token_hash, status, invited_by_user_id, created_at, expires_at,
+                         responded_at)
+SELECT :c, 'invitee' || g || '@example.org', 'staff', md5('i' || g) || md5('j' || g),
+       CASE WHEN g % 50 = 0 THEN 'pending' WHEN g % 7 = 0 THEN 'declined' ELSE 'accepted' END, :owner,
+       now() - (:n - g) * interval '5 minutes', now() + interval '7 days' - (:n - g) * interval '5 minutes',
+       CASE WHEN g % 50 > 0 THEN now() END
+FROM generate_series(1, :n) g;
+
 INSERT INTO usage_events (company_id, user_id, event_name, occurred_at, properties)
 SELECT :c, m.user_id, (ARRAY['login','invoice_sent','payment_recorded','time_logged','report_viewed',
        'client_created','expense_recorded'])[1 + m.id % 7], m.created_at, '{}'

@@ -10,7 +10,7 @@ and fails when one reads a company table sequentially, so a new filter or sort n
 A sort on `id` alone is served by (company_id, id), which also serves every lookup by company alone.
 
 Revision ID: 0007_api_speed
-Revises: 0006
+Revises: 0006 (and needs 0007_ops_security, which creates the invitations table)
 """
 
 from alembic import op
@@ -18,7 +18,7 @@ from alembic import op
 revision = "0007_api_speed"
 down_revision = "0006"
 branch_labels = None
-depends_on = None
+depends_on = ("0007_ops_security",)  # the invitations table
 
 # table -> column lists (company_id is prepended, id appended for the keyset's tie-break)
 SORTS: dict[str, tuple[str, ...]] = {
@@ -46,6 +46,8 @@ FILTERS: dict[str, tuple[tuple[str, ...], ...]] = {
     "expenses": (("project_id",),),
     "usage_events": (("event_name", "occurred_at"), ("user_id", "occurred_at")),
     "audit_log": (("actor_user_id", "seq"), ("request_id",), ("action", "seq")),
+    # the list shows open invitations only, a few among the accepted and expired ones: status first
+    "invitations": (("status", "id"), ("status", "created_at", "id")),
 }
 
 
