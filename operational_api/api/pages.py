@@ -25,20 +25,20 @@ def _grouped(rows: Iterable[Row], key: str) -> dict[int, list[Row]]:
     return out
 
 
-def invoice_lines(db: Session, company_id: int, invoice_ids: list[int]) -> dict[int, list[Row]]:
-    if not invoice_ids:
+def _children(db: Session, table, parent: str, company_id: int, ids: list[int], order: str) -> dict[int, list[Row]]:
+    """Rows of `table` whose `parent` column is one of `ids`, grouped by it, in `order` within each parent."""
+    if not ids:
         return {}
-    t = InvoiceLine.__table__
-    return _grouped(db.execute(select(t).where(t.c.company_id == company_id, t.c.invoice_id.in_(invoice_ids))
-                               .order_by(t.c.invoice_id, t.c.position)), "invoice_id")
+    return _grouped(db.execute(select(table).where(table.c.company_id == company_id, table.c[parent].in_(ids))
+                               .order_by(table.c[parent], table.c[order])), parent)
+
+
+def invoice_lines(db: Session, company_id: int, invoice_ids: list[int]) -> dict[int, list[Row]]:
+    return _children(db, InvoiceLine.__table__, "invoice_id", company_id, invoice_ids, "position")
 
 
 def payment_allocations(db: Session, company_id: int, payment_ids: list[int]) -> dict[int, list[Row]]:
-    if not payment_ids:
-        return {}
-    t = PaymentAllocation.__table__
-    return _grouped(db.execute(select(t).where(t.c.company_id == company_id, t.c.payment_id.in_(payment_ids))
-                               .order_by(t.c.payment_id, t.c.id)), "payment_id")
+    return _children(db, PaymentAllocation.__table__, "payment_id", company_id, payment_ids, "id")
 
 
 def refunded(db: Session, company_id: int, payment_ids: list[int]) -> dict[int, int]:
