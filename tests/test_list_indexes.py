@@ -2,9 +2,9 @@
 (read from the OpenAPI document, so a filter or sort added later is checked too), the statements the API sends
 are EXPLAINed on PostgreSQL and none may read a company table sequentially (issue 8).
 
-One company holds 100,000 rows in every table behind a list, seeded with INSERT ... SELECT generate_series in
-the order the integrity triggers accept (invoices as drafts then sent; payments, allocations and paid amounts;
-journal entries posted after their lines); the statistics are fresh (ANALYZE), as autovacuum keeps them.
+One company holds 100,000 rows in every table behind a list, written with INSERT ... SELECT generate_series
+(see SEED for how and why the triggers are off while it runs), with value distributions like a real company's
+(rare statuses, actions and events stay rare); the statistics are fresh (ANALYZE), as autovacuum keeps them.
 """
 
 from __future__ import annotations
