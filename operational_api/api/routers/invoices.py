@@ -10,6 +10,7 @@ from typing import Literal
 from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from operational_api.api import pages
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
 from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
 from operational_api.api.routers.clients import DELETED_QUERY, Deleted, filter_deleted
@@ -126,21 +127,32 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
-def out(ctx: Ctx, inv: Invoice) -> InvoiceOut:
-    cur, today = inv.currency, _today()
+def invoice_out(inv, lines, today: date) -> dict:
+    """An invoice and its lines as the API shows them; FastAPI validates the dict against `InvoiceOut` and
+    writes the JSON in one pass."""
+    cur = inv.currency
     overdue = invoicing.is_overdue(inv, today)
-    lines = [LineOut(position=ln.position, description=ln.description, quantity=Decimal(ln.quantity),
-                     unit_price=money(ln.unit_price_minor, cur), discount_percent=Decimal(ln.discount_percent),
-                     tax_rate_percent=Decimal(ln.tax_rate_percent), net=money(ln.net_minor, cur),
-                     tax=money(ln.tax_minor, cur)) for ln in invoicing.lines_of(ctx.db, inv)]
-    return InvoiceOut(
-        id=inv.id, number=inv.number, status=inv.status, client_id=inv.client_id, project_id=inv.project_id,
-        currency=cur, issue_date=inv.issue_date, due_date=inv.due_date, subtotal=money(inv.subtotal_minor, cur),
-        tax=money(inv.tax_minor, cur), total=money(inv.total_minor, cur), amount_paid=money(inv.amount_paid_minor, cur),
-        credited=money(inv.credited_minor, cur), amount_due=money(invoicing.amount_due(inv), cur),
-        is_overdue=overdue, days_overdue=(today - inv.due_date).days if overdue else 0, notes=inv.notes,
-        sent_at=inv.sent_at, lines=lines, created_at=inv.created_at, updated_at=inv.updated_at,
-        created_by_id=inv.created_by_id, updated_by_id=inv.updated_by_id, deleted_at=inv.deleted_at)
+    return {
+        "id": inv.id, "number": inv.number, "status": inv.status, "client_id": inv.client_id,
+        "project_id": inv.project_id, "currency": cur, "issue_date": inv.issue_date, "due_date": inv.due_date,
+        "subtotal": money(inv.subtotal_minor, cur), "tax": money(inv.tax_minor, cur),
+        "total": money(inv.total_minor, cur), "amount_paid": money(inv.amount_paid_minor, cur),
+        "credited": money(inv.credited_minor, cur), "amount_due": money(invoicing.amount_due(inv), cur),
+        "is_overdue": overdue, "days_overdue": (today - inv.due_date).days if overdue else 0, "notes": inv.notes,
+        "sent_at": inv.sent_at, "created_at": inv.created_at, "updated_at": inv.updated_at,
+        "created_by_id": inv.created_by_id, "updated_by_id": inv.updated_by_id, "deleted_at": inv.deleted_at,
+        "lines": [{"position": ln.position, "description": ln.description, "quantity": ln.quantity,
+                   "unit_price": money(ln.unit_price_minor, cur), "discount_percent": ln.discount_percent,
+                   "tax_rate_percent": ln.tax_rate_percent, "net": money(ln.net_minor, cur),
+                   "tax": money(ln.tax_minor, cur)} for ln in lines],
+    }
+
+
+def out(ctx: Ctx, inv: Invoice) -> dict:
+    """One invoice with its lines (one query for the lines)."""
+    ctx.db.flush()  # after a write: the lines just added are read by a plain select, which does not autoflush
+    lines = pages.invoice_lines(ctx.db, ctx.company.id, [inv.id]).get(inv.id, [])
+    return invoice_out(inv, lines, _today())
 
 
 def note_out(n: CreditNote) -> CreditNoteOut:
@@ -178,7 +190,8 @@ def list_invoices(ctx: Ctx = Depends(company_ctx("invoices:read")), limit: Limit
         (issued_to, lambda: Invoice.issue_date <= issued_to),
     )
     rows, nxt = paginate(ctx.db, stmt, Invoice, sort=sort, cursor=cursor, limit=limit)
-    return Page[InvoiceOut](items=[out(ctx, i) for i in rows], next_cursor=nxt)
+    lines = pages.invoice_lines(ctx.db, ctx.company.id, [r.id for r in rows])
+    return {"items": [invoice_out(r, lines.get(r.id, ()), today) for r in rows], "next_cursor": nxt}
 
 
 @router.post("", response_model=InvoiceOut, status_code=201, summary="Create a draft invoice (totals computed "

@@ -9,6 +9,7 @@ from typing import Literal
 from fastapi import Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from operational_api.api import pages
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
 from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
 from operational_api.api.schemas import Amount, BusinessDate, Page, Text, Timestamp, money, to_minor
@@ -108,14 +109,19 @@ class BalanceOut(BaseModel):
     balance: Decimal = Field(description="Debits minus credits")
 
 
-def entry_out(ctx: Ctx, e: JournalEntry) -> EntryOut:
-    codes = {a.id: a.code for a in ctx.db.scalars(ctx.scoped.select(Account))}
-    return EntryOut(id=e.id, entry_date=e.entry_date, memo=e.memo, currency=e.currency, status=e.status,
-                    source_type=e.source_type, source_id=e.source_id, reversal_of_id=e.reversal_of_id,
-                    posted_at=e.posted_at, created_at=e.created_at, created_by_id=e.created_by_id,
-                    lines=[EntryLineOut(account_code=codes[ln.account_id], debit=money(ln.debit_minor, e.currency),
-                                        credit=money(ln.credit_minor, e.currency))
-                           for ln in ledger.entry_lines(ctx.db, e)])
+def entry_dict(e, lines) -> dict:
+    """A journal entry with its lines (rows carrying the account code)."""
+    cur = e.currency
+    return {"id": e.id, "entry_date": e.entry_date, "memo": e.memo, "currency": cur, "status": e.status,
+            "source_type": e.source_type, "source_id": e.source_id, "reversal_of_id": e.reversal_of_id,
+            "posted_at": e.posted_at, "created_at": e.created_at, "created_by_id": e.created_by_id,
+            "lines": [{"account_code": ln.code, "debit": money(ln.debit_minor, cur),
+                       "credit": money(ln.credit_minor, cur)} for ln in lines]}
+
+
+def entry_out(ctx: Ctx, e: JournalEntry) -> dict:
+    ctx.db.flush()  # after a write: the lines just added are read by a plain select (no autoflush)
+    return entry_dict(e, pages.entry_lines(ctx.db, ctx.company.id, [e.id]).get(e.id, ()))
 
 
 def _legs(lines: list[LineIn], currency: str) -> list[ledger.Leg]:
@@ -156,7 +162,8 @@ def list_entries(ctx: Ctx = Depends(company_ctx("ledger:read")), limit: Limit = 
         (date_to, lambda: JournalEntry.entry_date <= date_to),
     )
     rows, nxt = paginate(ctx.db, stmt, JournalEntry, sort=sort, cursor=cursor, limit=limit)
-    return Page[EntryOut](items=[entry_out(ctx, e) for e in rows], next_cursor=nxt)
+    lines = pages.entry_lines(ctx.db, ctx.company.id, [e.id for e in rows])
+    return {"items": [entry_dict(e, lines.get(e.id, ())) for e in rows], "next_cursor": nxt}
 
 
 @router.post("/entries", response_model=EntryOut, status_code=201,

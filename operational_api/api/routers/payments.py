@@ -8,12 +8,12 @@ from typing import Literal
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
+from operational_api.api import pages
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
 from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
 from operational_api.api.schemas import Amount, BusinessDate, Page, Text, Timestamp, money, to_minor
-from operational_api.db.models import Client, Invoice, Payment, PaymentAllocation, Refund
+from operational_api.db.models import Client, Invoice, Payment, Refund
 from operational_api.services import payments
 
 router = company_router("payments", "payments")
@@ -104,18 +104,34 @@ def refund_out(r: Refund) -> RefundOut:
                      created_at=r.created_at, created_by_id=r.created_by_id)
 
 
-def out(ctx: Ctx, p: Payment) -> PaymentOut:
-    cur, bal = p.currency, payments.balance(ctx.db, p)
-    rows = ctx.db.scalars(select(PaymentAllocation).where(PaymentAllocation.payment_id == p.id)
-                          .order_by(PaymentAllocation.id))
-    return PaymentOut(
-        id=p.id, client_id=p.client_id, method=p.method, currency=cur, amount=money(p.amount_minor, cur),
-        allocated=money(bal.allocated_minor, cur), refunded=money(bal.refunded_minor, cur),
-        unapplied_credit=money(bal.unapplied_minor, cur), received_on=p.received_on, reference=p.reference,
-        stripe_payment_intent_id=p.stripe_payment_intent_id, stripe_charge_id=p.stripe_charge_id,
-        allocations=[AllocationOut(id=a.id, invoice_id=a.invoice_id, amount=money(a.amount_minor, cur),
-                                   refund_id=a.refund_id) for a in rows],
-        created_at=p.created_at, created_by_id=p.created_by_id)
+def payment_out(p, allocations, refunded_minor: int) -> dict:
+    """A payment with its allocations, as the API shows it."""
+    cur = p.currency
+    allocated = sum(a.amount_minor for a in allocations)
+    return {
+        "id": p.id, "client_id": p.client_id, "method": p.method, "currency": cur,
+        "amount": money(p.amount_minor, cur), "allocated": money(allocated, cur),
+        "refunded": money(refunded_minor, cur),
+        "unapplied_credit": money(p.amount_minor - allocated - refunded_minor, cur),
+        "received_on": p.received_on, "reference": p.reference,
+        "stripe_payment_intent_id": p.stripe_payment_intent_id, "stripe_charge_id": p.stripe_charge_id,
+        "allocations": [{"id": a.id, "invoice_id": a.invoice_id, "amount": money(a.amount_minor, cur),
+                         "refund_id": a.refund_id} for a in allocations],
+        "created_at": p.created_at, "created_by_id": p.created_by_id,
+    }
+
+
+def page_out(ctx: Ctx, rows: list) -> list[dict]:
+    """Payments with their allocations and refunds: two queries for the whole page."""
+    ids = [p.id for p in rows]
+    allocations = pages.payment_allocations(ctx.db, ctx.company.id, ids)
+    refunded = pages.refunded(ctx.db, ctx.company.id, ids)
+    return [payment_out(p, allocations.get(p.id, ()), refunded.get(p.id, 0)) for p in rows]
+
+
+def out(ctx: Ctx, p: Payment) -> dict:
+    ctx.db.flush()  # after a write: the allocations just added are read by a plain select (no autoflush)
+    return page_out(ctx, [p])[0]
 
 
 def _today() -> date:
@@ -145,7 +161,7 @@ def list_payments(ctx: Ctx = Depends(company_ctx("payments:read")), limit: Limit
         (stripe_charge_id, lambda: Payment.stripe_charge_id == stripe_charge_id),
     )
     rows, nxt = paginate(ctx.db, stmt, Payment, sort=sort, cursor=cursor, limit=limit)
-    return Page[PaymentOut](items=[out(ctx, p) for p in rows], next_cursor=nxt)
+    return {"items": page_out(ctx, rows), "next_cursor": nxt}
 
 
 @router.post("", response_model=PaymentOut, status_code=201, summary="Record a payment and allocate it")

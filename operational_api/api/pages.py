@@ -1,0 +1,63 @@
+"""What a page of records needs beside its rows, loaded for the whole page at once (never one query per row).
+
+Each loader takes the company and the ids of the page's rows and answers a dict keyed by row id; the company
+condition is repeated on the child table, so a loader cannot leak another company's children even if handed a
+foreign id. Rows are plain SQLAlchemy Core rows (attribute access like the ORM objects, none of the ORM's
+per-object bookkeeping, which a read-only page does not need).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
+
+from operational_api.db.models import Account, InvoiceLine, JournalLine, PaymentAllocation, Refund
+
+
+def _grouped(rows: Iterable[Row], key: str) -> dict[int, list[Row]]:
+    out: dict[int, list[Row]] = defaultdict(list)
+    for row in rows:
+        out[getattr(row, key)].append(row)
+    return out
+
+
+def _children(db: Session, table, parent: str, company_id: int, ids: list[int], order: str) -> dict[int, list[Row]]:
+    """Rows of `table` whose `parent` column is one of `ids`, grouped by it, in `order` within each parent."""
+    if not ids:
+        return {}
+    return _grouped(db.execute(select(table).where(table.c.company_id == company_id, table.c[parent].in_(ids))
+                               .order_by(table.c[parent], table.c[order])), parent)
+
+
+def invoice_lines(db: Session, company_id: int, invoice_ids: list[int]) -> dict[int, list[Row]]:
+    return _children(db, InvoiceLine.__table__, "invoice_id", company_id, invoice_ids, "position")
+
+
+def payment_allocations(db: Session, company_id: int, payment_ids: list[int]) -> dict[int, list[Row]]:
+    return _children(db, PaymentAllocation.__table__, "payment_id", company_id, payment_ids, "id")
+
+
+def refunded(db: Session, company_id: int, payment_ids: list[int]) -> dict[int, int]:
+    """Minor units refunded per payment (payments without refunds are absent)."""
+    if not payment_ids:
+        return {}
+    t = Refund.__table__
+    return {pid: int(total) for pid, total in db.execute(
+        select(t.c.payment_id, func.sum(t.c.amount_minor))
+        .where(t.c.company_id == company_id, t.c.payment_id.in_(payment_ids)).group_by(t.c.payment_id))}
+
+
+def entry_lines(db: Session, company_id: int, entry_ids: list[int]) -> dict[int, list[Row]]:
+    """Journal lines with their account's code, in line order."""
+    if not entry_ids:
+        return {}
+    lines, accounts = JournalLine.__table__, Account.__table__
+    return _grouped(db.execute(
+        select(lines.c.journal_entry_id, lines.c.debit_minor, lines.c.credit_minor, accounts.c.code)
+        .join(accounts, accounts.c.id == lines.c.account_id)
+        .where(lines.c.company_id == company_id, lines.c.journal_entry_id.in_(entry_ids))
+        .order_by(lines.c.journal_entry_id, lines.c.id)), "journal_entry_id")
