@@ -39,14 +39,26 @@ from operational_api.db.models import (
     Refund,
 )
 from operational_api.services import billing, invoicing, records
+from tests.conftest import ENGINES
+from tests.support.postgres import temporary_database
 from tests.support.security_world import Browser, build_world
 
 HTML = {"accept": "text/html"}
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def ops_url(request, tmp_path_factory):
+    """One ops DB per engine for the whole module: a SQLite file, or a PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('webflows') / 'ops.sqlite3'}"
+        return
+    with temporary_database() as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    world = build_world(f"sqlite:///{tmp_path_factory.mktemp('webflows') / 'ops.sqlite3'}")
+def world(ops_url):
+    world = build_world(ops_url)
     engine = make_engine(world.url)
     world.db = make_sessionmaker(engine)
     with world.db() as s, s.begin():
