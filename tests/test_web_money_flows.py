@@ -228,8 +228,9 @@ def test_a_payment_is_recorded_allocated_its_credit_applied_and_partly_refunded(
     form = finance.get(f"/payments/new?client_id={world.initech}&invoice_id={first}")
     assert field_value(form, f"a{first}") == "100.00" and field_value(form, f"a{second}") == ""
     paid = finance.submit(form, "/payments/new", {
-        "client_id": world.initech, "method": "bank", "amount": "150.00", "received_on": field_value(form, "f-received_on"),
-        "reference": "WIRE-77", "alloc_invoice": [first, second], "alloc_amount": ["100.00", ""], "action": "save"})
+        "client_id": world.initech, "method": "bank", "amount": "150.00", "reference": "WIRE-77",
+        "received_on": field_value(form, "f-received_on"), "action": "save",
+        "alloc_invoice": [first, second], "alloc_amount": ["100.00", ""]})
     assert "Payment recorded." in visible(paid)
     payment_id = landed_on(paid, "payments")
     assert kpis(paid) == {"received": "$150.00", "allocated to invoices": "$100.00", "refunded": "$0.00",
@@ -237,6 +238,11 @@ def test_a_payment_is_recorded_allocated_its_credit_applied_and_partly_refunded(
     invoice_page = finance.get(f"/invoices/{first}")
     assert '<span class="status paid">paid</span>' in invoice_page.text and _amount_due(invoice_page) == "$0.00"
 
+    too_much = finance.submit(paid, f"/payments/{payment_id}/apply-credit",
+                              {"alloc_invoice": [second], "alloc_amount": ["50.01"]})
+    assert too_much.status_code == 422
+    assert alert(too_much) == "allocations exceed the payment's unapplied credit (50.00 USD)"
+    assert _invoice_state(world, second) == ("sent", 6000, 0)
     credited = finance.submit(paid, f"/payments/{payment_id}/apply-credit",
                               {"alloc_invoice": [second], "alloc_amount": ["30.00"]})
     assert "Credit applied." in visible(credited)
@@ -265,7 +271,8 @@ def test_a_payment_is_recorded_allocated_its_credit_applied_and_partly_refunded(
     # 150.00 paid, 45.00 refunded: at most 105.00 more can go back. A cent more is refused and nothing changes.
     refused = finance.submit(refunded, f"/payments/{payment_id}/refund", {"amount": "105.01", "reason": "oops"})
     assert refused.status_code == 422
-    assert "a refund cannot exceed what was paid and not yet refunded" in alert(refused)
+    assert alert(refused) == f"a refund cannot exceed what was paid and not yet refunded (105.00 USD of payment " \
+                             f"{payment_id})"
     assert field_value(refused, "f-amount") == "105.01"  # what was typed stays in the field
     assert kpis(refused)["refunded"] == "$45.00"
     with reading(world) as s:
@@ -317,7 +324,7 @@ def test_a_journal_entry_is_drafted_posted_and_reversed_and_an_unbalanced_one_re
     unbalanced = finance.submit(form, "/ledger/new", _entry("2026-02-11", "Typo", "post",
                                                             ("6400", "100.00", ""), ("1000", "", "90.00")))
     assert unbalanced.status_code == 422
-    assert "journal entry does not balance" in alert(unbalanced)
+    assert alert(unbalanced) == "journal entry does not balance: debits 100.00 USD != credits 90.00 USD"
     assert field_value(unbalanced, "d1") == "100.00" and field_value(unbalanced, "c2") == "90.00"
     assert count(world, JournalEntry) == entries_before  # not even a draft is left behind
 
