@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html
 import re
-from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
@@ -38,6 +37,7 @@ from operational_api.db.models import (
     PaymentAllocation,
     Refund,
 )
+from operational_api.db.security_models import Invitation
 from operational_api.services import billing, invoicing, records
 from tests.conftest import ENGINES
 from tests.support.postgres import temporary_database
@@ -104,12 +104,6 @@ def owner(world):
     return Staff(world, "acme", "owner")
 
 
-@contextmanager
-def reading(world):
-    with world.db() as s:
-        yield s
-
-
 def visible(page: httpx.Response) -> str:
     """The page's text as a person reads it: no tags, entities decoded, one space between words."""
     text = html.unescape(re.sub(r"<[^>]+>", " ", page.text))
@@ -146,7 +140,7 @@ def landed_on(page: httpx.Response, kind: str) -> int:
 
 
 def count(world, model) -> int:
-    with reading(world) as s:
+    with world.db() as s:
         return s.scalar(select(func.count()).select_from(model))
 
 
@@ -211,7 +205,7 @@ def _sent_invoice(world, finance: Staff, client_id: int, description: str, price
 
 
 def _invoice_state(world, invoice_id: int) -> tuple[str, int, int]:
-    with reading(world) as s:
+    with world.db() as s:
         invoice = s.get(Invoice, invoice_id)
         return invoice.status, invoice.total_minor, invoice.amount_paid_minor
 
@@ -259,7 +253,7 @@ def test_a_payment_is_recorded_allocated_its_credit_applied_and_partly_refunded(
     assert _amount_due(finance.get(f"/invoices/{second}")) == "$55.00"  # 60.00 - (30.00 - 25.00)
     assert _invoice_state(world, first) == ("paid", 10000, 10000)
     assert _invoice_state(world, second) == ("partially_paid", 6000, 500)
-    with reading(world) as s:
+    with world.db() as s:
         payment = s.get(Payment, payment_id)
         assert (payment.amount_minor, payment.currency, payment.reference) == (15000, "USD", "WIRE-77")
         allocations = s.execute(select(PaymentAllocation.invoice_id, PaymentAllocation.amount_minor)
@@ -275,7 +269,7 @@ def test_a_payment_is_recorded_allocated_its_credit_applied_and_partly_refunded(
                              f"{payment_id})"
     assert field_value(refused, "f-amount") == "105.01"  # what was typed stays in the field
     assert kpis(refused)["refunded"] == "$45.00"
-    with reading(world) as s:
+    with world.db() as s:
         assert s.scalars(select(Refund.amount_minor).where(Refund.payment_id == payment_id)).all() == [4500]
         assert s.scalar(select(func.sum(PaymentAllocation.amount_minor))
                         .where(PaymentAllocation.payment_id == payment_id)) == 10500
@@ -291,7 +285,7 @@ def _entry(day: str, memo: str, action: str, *legs: tuple[str, str, str]) -> dic
 
 
 def _lines_of(world, entry_id: int) -> list[tuple[str, int, int]]:
-    with reading(world) as s:
+    with world.db() as s:
         rows = s.execute(select(Account.code, JournalLine.debit_minor, JournalLine.credit_minor)
                          .join(Account, Account.id == JournalLine.account_id)
                          .where(JournalLine.journal_entry_id == entry_id).order_by(JournalLine.id)).all()
@@ -300,7 +294,7 @@ def _lines_of(world, entry_id: int) -> list[tuple[str, int, int]]:
 
 def _posted_totals(world) -> tuple[int, int]:
     """Debits and credits of every posted line of acme's books, summed by the database."""
-    with reading(world) as s:
+    with world.db() as s:
         return tuple(s.execute(select(func.sum(JournalLine.debit_minor), func.sum(JournalLine.credit_minor))
                                .join(JournalEntry, JournalEntry.id == JournalLine.journal_entry_id)
                                .where(JournalEntry.company_id == world.companies["acme"],
@@ -317,7 +311,7 @@ def test_a_journal_entry_is_drafted_posted_and_reversed_and_an_unbalanced_one_re
 
     posted = finance.submit(draft, f"/ledger/{entry_id}/post", {})
     assert "Journal entry posted." in visible(posted) and '<span class="status posted">' in posted.text
-    with reading(world) as s:
+    with world.db() as s:
         assert s.get(JournalEntry, entry_id).status == "posted"
 
     entries_before = count(world, JournalEntry)
@@ -331,7 +325,7 @@ def test_a_journal_entry_is_drafted_posted_and_reversed_and_an_unbalanced_one_re
     reversed_ = finance.submit(posted, f"/ledger/{entry_id}/reverse", {})
     assert "Reversal entry posted." in visible(reversed_) and f"reverses entry {entry_id}" in visible(reversed_)
     reversal_id = landed_on(reversed_, "ledger")
-    with reading(world) as s:
+    with world.db() as s:
         reversal = s.get(JournalEntry, reversal_id)
         assert (reversal.status, reversal.reversal_of_id, reversal.entry_date) == ("posted", entry_id,
                                                                                    date(2026, 2, 10))
@@ -355,7 +349,7 @@ def test_a_closed_month_refuses_postings_until_it_is_reopened(world, owner, fina
     periods = owner.get("/periods")
     closed = owner.submit(periods, "/periods", {"period": "2025-06"})
     assert "Period closed." in visible(closed) and "<td>2025-06</td>" in closed.text
-    with reading(world) as s:
+    with world.db() as s:
         assert s.scalars(select(ClosedPeriod.period)
                          .where(ClosedPeriod.company_id == world.companies["acme"])).all() == ["2025-06"]
     twice = owner.submit(closed, "/periods", {"period": "2025-06"})
@@ -373,11 +367,11 @@ def test_a_closed_month_refuses_postings_until_it_is_reopened(world, owner, fina
 
     reopened = owner.submit(closed, "/periods/2025-06/reopen", {})
     assert "Period reopened." in visible(reopened) and "No month is closed yet" in visible(reopened)
-    with reading(world) as s:
+    with world.db() as s:
         assert s.scalar(select(func.count()).select_from(ClosedPeriod)) == 0
     posted = finance.submit(form, "/ledger/new", _entry("2025-06-15", "Late receipt", "post", *lines))
     assert "Journal entry posted." in visible(posted)
-    with reading(world) as s:
+    with world.db() as s:
         entry = s.get(JournalEntry, landed_on(posted, "ledger"))
         assert (entry.status, entry.entry_date) == ("posted", date(2025, 6, 15))
 
@@ -389,7 +383,7 @@ def test_an_api_token_is_shown_once_works_on_the_api_and_stops_when_revoked_from
     created = owner.submit(page, "/tokens", {"name": "nightly export", "role": "viewer", "expires_in_days": "30"})
     assert created.status_code == 200 and "Copy it now, it is not shown again" in visible(created)
     token = re.search(r'<code class="secret" id="new-token">([^<]+)</code>', created.text).group(1)
-    with reading(world) as s:
+    with world.db() as s:
         row = s.scalar(select(ApiToken).where(ApiToken.name == "nightly export"))
         assert (row.role, row.company_id, row.revoked_at) == ("viewer", world.companies["acme"], None)
         assert token.startswith(row.display_prefix) and token not in (row.token_hash, row.display_prefix)
@@ -405,7 +399,7 @@ def test_an_api_token_is_shown_once_works_on_the_api_and_stops_when_revoked_from
     assert "Token revoked." in visible(revoked)
     assert re.search(r"<td>nightly export</td>.*?<td>revoked</td>", revoked.text, re.S)
     assert api.get(invoices).status_code == 401
-    with reading(world) as s:
+    with world.db() as s:
         assert s.get(ApiToken, row.id).revoked_at is not None
 
 
@@ -424,8 +418,7 @@ def test_a_staff_member_gets_the_403_page_on_settings_tokens_and_managing_member
     assert "Settings" not in nav and "API tokens" not in nav and "Members" in nav
     invited = staff.submit(members, "/members", {"email": "friend@acme.test", "role": "admin"})
     assert invited.status_code == 403 and "You do not have access to this page" in visible(invited)
-    with reading(world) as s:
-        from operational_api.db.security_models import Invitation
+    with world.db() as s:
         assert s.scalar(select(func.count()).select_from(Invitation)) == 0
 
 
