@@ -253,3 +253,23 @@ def test_the_head_is_not_locked_while_a_transaction_writes_only_at_commit(db):
     writer.close()
     assert db.sql(head_seq).scalar() == before + 1  # sealed at COMMIT
     assert db.findings() == []
+
+
+def test_a_chain_written_before_the_audit_key_is_sealed_by_the_migration(tmp_path, monkeypatch):
+    from operational_api.db import schema
+    url = f"sqlite:///{tmp_path / 'legacy.sqlite3'}"
+    schema.upgrade(url, "0008")
+    with monkeypatch.context() as legacy:  # what the code before revision 0009 wrote: unkeyed SHA-256 links
+        legacy.setattr(audit_trail, "row_hash", lambda prev, row, key=None: audit_trail.legacy_hash(prev, row))
+        ids = _seed(url)
+    db = Db(url)
+    assert any(f.problem == "tampered" for f in db.findings())  # unkeyed rows that no seal covers
+    monkeypatch.setenv("EZ360_AUDIT_KEY", KEY)
+    schema.upgrade(url)
+    assert db.findings() == []
+    seal = db.sql("SELECT action, entity_type FROM audit_log ORDER BY seq DESC LIMIT 1").one()
+    assert tuple(seal) == ("seal", audit_trail.SEAL_ENTITY)
+    db.ids = ids
+    _forge(db, _plain_sha256)  # an unkeyed row after the seal is a forgery
+    assert any(f.problem == "tampered" and f.entity_type == "client" for f in db.findings())
+    db.engine.dispose()

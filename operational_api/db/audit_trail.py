@@ -67,6 +67,7 @@ USER_LEVEL = frozenset({"user", "user_security"})  # chained into each company t
 # number_sequences rows are keyed (company, kind): their audit entity id is the kind's number here
 SEQUENCE_KINDS = {"invoice": 1, "credit_note": 2}
 _ORDER = {name: i for i, name in enumerate(AUDITED)} | {"number_sequence": len(AUDITED)}
+SEAL_ENTITY = "audit_chain"  # the row migration 0009 appends on top of an unkeyed (older) chain
 PENDING = "ez360_audit_pending"
 KEYS_INFO = "ez360_audit_keys"
 SETTING = "EZ360_AUDIT_KEY"
@@ -198,6 +199,27 @@ def row_hash(prev_hash: str, row: dict, key: bytes | None = None) -> str:
     """The chain link of one audit row (HMAC-SHA256 with the sealing key, by default the first configured one);
     `row` holds the stored columns other than id, prev_hash and hash."""
     return hmac.new(key if key is not None else keys()[0], _content(prev_hash, row), hashlib.sha256).hexdigest()
+
+
+def legacy_hash(prev_hash: str, row: dict) -> str:
+    """The unkeyed SHA-256 link of rows written before migration 0009 (accepted only below its seal row)."""
+    return hashlib.sha256(_content(prev_hash, row)).hexdigest()
+
+
+def seal_legacy_chain(conn, company_id: int, key: bytes) -> None:
+    """Append a keyed seal row on top of an unkeyed chain (migration 0009): from here on the HMAC covers it."""
+    heads, audit = m.AuditHead.__table__, m.AuditLog.__table__
+    head = conn.execute(select(heads.c.last_seq, heads.c.last_hash).where(heads.c.company_id == company_id)).first()
+    if head is None:
+        return
+    row = {"company_id": company_id, "seq": head.last_seq + 1, "occurred_at": datetime.now(UTC),
+           "actor_user_id": None, "actor": SYSTEM.label, "request_id": None, "action": "seal",
+           "entity_type": SEAL_ENTITY, "entity_id": 0, "before": None,
+           "after": {"sealed_through_seq": head.last_seq, "scheme": "hmac-sha256"}}
+    row["prev_hash"], row["hash"] = head.last_hash, row_hash(head.last_hash, row, key)
+    conn.execute(insert(audit), [row])
+    conn.execute(update(heads).where(heads.c.company_id == company_id)
+                 .values(last_seq=row["seq"], last_hash=row["hash"]))
 
 
 def seals(prev_hash: str, row: dict, stored_hash: str, ring: list[bytes]) -> bool:

@@ -47,12 +47,14 @@ def _verify_chain(session: Session, company: Company, findings: list[Finding]) -
     rows = session.execute(select(table).where(table.c.company_id == company.id).order_by(table.c.seq)).mappings()
     expected_seq, prev_hash = 1, audit_trail.GENESIS
     ring = audit_trail.keys(session)
+    legacy_done = False
     last_state: dict[tuple[str, int], dict | None] = {}
 
     def add(problem, detail, row=None):
         findings.append(Finding(company.id, company.slug, problem, detail, row["id"] if row else None,
                                 row["entity_type"] if row else None, row["entity_id"] if row else None))
 
+    unsealed_legacy: list = []  # unkeyed rows from before migration 0009: valid only below a seal row
     for row in rows:
         if row["seq"] != expected_seq:
             add("missing", f"audit rows with seq {expected_seq}..{row['seq'] - 1} are missing (deleted) before "
@@ -60,11 +62,24 @@ def _verify_chain(session: Session, company: Company, findings: list[Finding]) -
         elif row["prev_hash"] != prev_hash:
             add("tampered", f"audit row {row['id']} (seq {row['seq']}) does not link to the row before it", row)
         if not audit_trail.seals(row["prev_hash"], dict(row), row["hash"], ring):
+            if not legacy_done and audit_trail.legacy_hash(row["prev_hash"], dict(row)) == row["hash"]:
+                unsealed_legacy.append(row)
+                expected_seq, prev_hash = row["seq"] + 1, row["hash"]
+                last_state[(row["entity_type"], row["entity_id"])] = row["after"]
+                continue
             add("tampered", f"audit row {row['id']} (seq {row['seq']}, {row['entity_type']} {row['entity_id']}) "
                             "was changed or forged: its content is not sealed by its hash under any audit key",
                 row)
+        else:
+            legacy_done = True  # after the first keyed row, an unkeyed one is a forgery
+            if row["entity_type"] == audit_trail.SEAL_ENTITY:
+                unsealed_legacy.clear()  # the seal's HMAC covers the older chain through its prev_hash
         expected_seq, prev_hash = row["seq"] + 1, row["hash"]
         last_state[(row["entity_type"], row["entity_id"])] = row["after"]
+    for row in unsealed_legacy:
+        add("tampered", f"audit row {row['id']} (seq {row['seq']}, {row['entity_type']} {row['entity_id']}) "
+                        "carries an unkeyed hash that no seal row covers: forged or written without the audit key",
+            row)
     head = session.get(AuditHead, company.id)
     if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != prev_hash):
         add("truncated", f"the audit log ends at seq {expected_seq - 1} but its head records seq {head.last_seq}: "

@@ -170,7 +170,21 @@ def _sqlite_triggers() -> list[tuple[str, str, str, str, str]]:
     ]
 
 
+def _seal_existing_chains() -> None:
+    """Chains written before this revision are unkeyed SHA-256: a keyed seal row on top of each makes any later
+    change to them detectable (`ez360 audit verify` accepts unkeyed rows only below a seal row)."""
+    import sqlalchemy as sa
+
+    from ez360.core.settings import Settings
+    from operational_api.db import audit_trail
+    conn = op.get_bind()
+    key = audit_trail.keys_from(Settings())[0]
+    for (company_id,) in conn.execute(sa.text("SELECT company_id FROM audit_heads ORDER BY company_id")).all():
+        audit_trail.seal_legacy_chain(conn, company_id, key)
+
+
 def upgrade() -> None:
+    _seal_existing_chains()  # before the head guard exists: it is the last unguarded move of the heads
     if op.get_bind().dialect.name == "sqlite":
         for name, table, when, condition, message in _sqlite_triggers():
             op.execute(f"CREATE TRIGGER {name} {when} ON {table} FOR EACH ROW WHEN {condition} "
