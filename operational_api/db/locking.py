@@ -144,6 +144,9 @@ def retrying(fn: Callable[..., T]) -> Callable[..., T]:
                         message = trigger_message(exc)
                         if message is not None:
                             raise Conflict(message) from exc
+                        if isinstance(exc, IntegrityError):  # e.g. a concurrent insert took the unique key
+                            raise ConcurrentChange("a concurrent change already recorded this (a unique rule of "
+                                                   "the books refused a second one); read it again") from exc
                         raise
                     if attempt == RETRIES:
                         raise ConcurrentChange(f"a concurrent change to the same records won {RETRIES} times "
