@@ -64,11 +64,12 @@ def test_soft_delete_and_restore_are_audited_as_such(books):
         client2 = records.create_client(s, company, name="Other", email="o@example.org")
         records.delete_client(s, company, client2)
         records.restore_client(s, company, client2)
+        assert client.id
+    with session_scope(url) as s:  # the chain is sealed at COMMIT (the head lock is taken last, issue 8)
         actions = s.scalars(select(AuditLog.action).where(AuditLog.entity_type == "client",
                                                           AuditLog.entity_id == client2.id)
                             .order_by(AuditLog.seq)).all()
         assert actions == ["create", "delete", "restore"]
-        assert client.id
 
 
 def test_audit_verify_passes_on_untouched_books(books):

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(
         "", description="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is "
                         "believed; empty = none (the peer address is the client)")
+    audit_key: SecretStr = Field(
+        SecretStr(""), description="comma-separated audit chain keys (HMAC-SHA256); the first seals new audit rows, "
+                                   "all are accepted by `ez360 audit verify` (rotation); empty = a fixed development "
+                                   "key, refused in production")
 
     # --- ingest (ingest/: Stripe, ERPNext, export files) ---
     sandboxes: Literal["on", "off"] | None = Field(

@@ -15,9 +15,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Path, Request
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from operational_api.db import audit_trail, locking
 from operational_api.db.models import Membership, User
 from operational_api.db.security_models import UserSession
 from operational_api.permissions import allowed
@@ -50,16 +53,53 @@ Authenticator = Callable[[Request, Session], Identity | None]
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """One session per request: committed when the route returns, rolled back when it raises."""
+    """One session per request, committed when the route function returns and BEFORE the response is sent.
+
+    FastAPI runs the exit code of a request-scoped dependency with `yield` after the response went out, so a
+    commit there could fail after the client already read 201. The commit is therefore pushed onto FastAPI's
+    function-scoped exit stack (the one `Depends(..., scope="function")` uses): it runs as soon as the route
+    function returns, before the response is serialised and sent. A commit that fails (a deferred constraint
+    trigger, a serialization failure, a lost connection) rolls back and answers an RFC 9457 problem document
+    (`operational_api.db.locking.commit_failure`): nothing is stored and no success is claimed. Whatever is
+    still open after the response (nothing, on the normal path) is rolled back, never committed.
+    """
     session: Session = request.app.state.sessionmaker()
+    audit_keys = getattr(request.app.state, "audit_keys", None)
+    if audit_keys is None:  # the app's own audit keys seal what its requests write (EZ360_AUDIT_KEY)
+        audit_keys = request.app.state.audit_keys = audit_trail.keys_from(request.app.state.settings)
+    session.info[audit_trail.KEYS_INFO] = audit_keys
+    function_stack = request.scope.get("fastapi_function_astack")
+    if function_stack is not None:
+        function_stack.push_async_exit(_commit_before_response(session))
     try:
         yield session
-        session.commit()
+        if function_stack is None:  # not called through a FastAPI route (no function scope): commit here
+            commit_or_problem(session)
     except BaseException:
         session.rollback()
         raise
     finally:
+        session.rollback()  # a no-op after the commit; never commits after the response
         session.close()
+
+
+def commit_or_problem(session: Session) -> None:
+    try:
+        session.commit()
+    except DBAPIError as exc:
+        session.rollback()
+        raise locking.commit_failure(exc) from exc
+
+
+def _commit_before_response(session: Session):
+    async def exit_(exc_type, _exc, _tb) -> bool:
+        if exc_type is None:
+            await run_in_threadpool(commit_or_problem, session)
+        else:
+            await run_in_threadpool(session.rollback)
+        return False  # an exception from the route propagates unchanged
+
+    return exit_
 
 
 def bearer_token(request: Request, db: Session) -> Identity | None:

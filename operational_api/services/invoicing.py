@@ -15,6 +15,11 @@ A draft can be edited, deleted (soft) and restored. Once sent, the invoice and i
 edit answers 409 and corrections go through credit notes. The status is always derived from the amounts:
 void if fully credited; paid if payments + credits cover the total; partially_paid if something was paid;
 sent otherwise.
+
+Concurrency: every change of an invoice or its lines (edit, delete, restore, send, credit note) first locks the
+invoice row (lock order in `operational_api.db.locking`: payments, invoices, journal entries, counters, audit
+head), so sending and editing the lines cannot interleave: the send posts exactly the totals of the lines it
+froze, or the edit finds the invoice sent (409).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from ez360.core.money import allocate, format_money, round_minor
+from operational_api.db import audit_trail
+from operational_api.db.locking import lock_one, retrying
 from operational_api.db.models import (
     Client,
     Company,
@@ -174,8 +181,10 @@ def _require_draft(invoice: Invoice) -> None:
 _UNSET = object()
 
 
+@retrying
 def update_draft(session: Session, company: Company, invoice: Invoice, *, lines: list[LineInput] | None = None,
                  due_date=_UNSET, notes: str | None = None, project=_UNSET, currency: str | None = None) -> Invoice:
+    invoice = lock_one(session, invoice)
     _require_draft(invoice)
     if notes is not None:
         invoice.notes = validation.text(notes, "notes", max_length=1000)
@@ -198,14 +207,18 @@ def update_draft(session: Session, company: Company, invoice: Invoice, *, lines:
     return invoice
 
 
+@retrying
 def delete_draft(session: Session, company: Company, invoice: Invoice) -> Invoice:
+    invoice = lock_one(session, invoice)
     _require_draft(invoice)
     invoice.deleted_at = utcnow()
     session.flush()
     return invoice
 
 
+@retrying
 def restore_draft(session: Session, company: Company, invoice: Invoice) -> Invoice:
+    invoice = lock_one(session, invoice)
     if invoice.deleted_at is None:
         raise Conflict(f"invoice {invoice.id} is not deleted")
     invoice.deleted_at = None
@@ -223,6 +236,7 @@ def next_number(session: Session, company_id: int, kind: str) -> int:
     if value is None:
         session.execute(insert(table).values(company_id=company_id, kind=kind, last_value=1))
         value = 1
+    audit_trail.record_sequence(session, company_id, kind, value - 1 if value > 1 else None, value)
     return value
 
 
@@ -231,8 +245,10 @@ def next_invoice_number(session: Session, company: Company, issue_date: date) ->
     return company.invoice_number_format.format(prefix=company.invoice_prefix, year=issue_date.year, seq=seq)
 
 
+@retrying
 def send_invoice(session: Session, company: Company, invoice: Invoice, issue_date: date) -> Invoice:
     """draft -> sent: numbers the invoice, fixes its dates and posts AR / revenue / tax."""
+    invoice = lock_one(session, invoice)
     if invoice.status != "draft":
         raise Conflict(f"invoice {invoice.number} is {invoice.status}; only a draft can be sent")
     if invoice.deleted_at is not None:
@@ -259,6 +275,7 @@ def send_invoice(session: Session, company: Company, invoice: Invoice, issue_dat
     return invoice
 
 
+@retrying
 def issue_credit_note(session: Session, company: Company, invoice: Invoice, *, issue_date: date,
                       amount_minor: int | None = None, reason: str = "") -> CreditNote:
     """Credit (part of) what the client still owes on a sent invoice; the full total voids an unpaid invoice.
@@ -269,6 +286,7 @@ def issue_credit_note(session: Session, company: Company, invoice: Invoice, *, i
     """
     if invoice.company_id != company.id:
         raise ValidationFailed("the invoice belongs to another company")
+    invoice = lock_one(session, invoice)
     if invoice.status not in OPEN_STATES:
         raise Conflict(f"invoice {invoice.number or invoice.id} is {invoice.status}; only a sent or partially "
                        "paid invoice can be credited" + (" (delete a draft instead)" if invoice.status == "draft"

@@ -4,6 +4,11 @@ periods.
 An entry is written as a draft with its lines, then posted: posting checks that debits equal credits to the
 minor unit (and are not zero) and that the entry's month is not closed. Posted entries are immutable (database
 triggers refuse UPDATE/DELETE); a mistake is corrected by a reversal entry that swaps every line's sides.
+
+Concurrency: editing, deleting, posting and reversing an entry first lock the entry row (lock order in
+`operational_api.db.locking`), so an edit racing a post either lands before the post (which then checks the
+edited lines) or finds the entry posted (409). The database re-checks at commit that every posted entry
+balances (deferred constraint trigger, migration 0009).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ez360.core.money import format_money
+from operational_api.db.locking import lock_one, retrying
 from operational_api.db.models import Account, ClosedPeriod, Company, JournalEntry, JournalLine, utcnow
 from operational_api.services import validation
 from operational_api.services.errors import Conflict, ImmutableRecord, ValidationFailed
@@ -141,8 +147,10 @@ def _require_draft(entry: JournalEntry) -> None:
         raise ImmutableRecord(f"journal entry {entry.id} is posted and immutable; post a reversal entry instead")
 
 
+@retrying
 def update_draft(session: Session, company: Company, entry: JournalEntry, *, entry_date: date | None = None,
                  memo: str | None = None, currency: str | None = None, legs: list[Leg] | None = None) -> JournalEntry:
+    entry = lock_one(session, entry)
     _require_draft(entry)
     if memo is not None:
         entry.memo = validation.text(memo, "memo", max_length=300)
@@ -160,7 +168,9 @@ def update_draft(session: Session, company: Company, entry: JournalEntry, *, ent
     return entry
 
 
+@retrying
 def delete_draft(session: Session, entry: JournalEntry) -> None:
+    entry = lock_one(session, entry)
     _require_draft(entry)
     for line in entry_lines(session, entry):
         session.delete(line)
@@ -169,8 +179,10 @@ def delete_draft(session: Session, entry: JournalEntry) -> None:
     session.flush()
 
 
+@retrying
 def post(session: Session, company: Company, entry: JournalEntry) -> JournalEntry:
     """draft -> posted, if the entry balances and its period is open."""
+    entry = lock_one(session, entry)
     _require_draft(entry)
     lines = entry_lines(session, entry)
     _check_balanced([Leg("", ln.debit_minor, ln.credit_minor) for ln in lines], entry.currency)
@@ -191,10 +203,12 @@ def post_entry(
     return post(session, company, entry)
 
 
+@retrying
 def reverse_entry(session: Session, company: Company, entry: JournalEntry, on: date | None = None,
                   memo: str | None = None) -> JournalEntry:
     """A posted entry that swaps every line's debit and credit; dated `on` (default: the original's date if
     its period is open, else today)."""
+    entry = lock_one(session, entry)
     if entry.status != "posted":
         raise Conflict(f"journal entry {entry.id} is a draft: edit or delete it instead of reversing it")
     if session.scalar(select(JournalEntry.id).where(JournalEntry.reversal_of_id == entry.id)):
