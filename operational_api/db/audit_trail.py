@@ -271,6 +271,28 @@ def _stamp_authorship(session: Session, _flush_context, _instances) -> None:
             obj.updated_by_id = actor.user_id
 
 
+@event.listens_for(Session, "before_flush", insert=True)
+def _revoke_tokens_in_the_chain(session: Session, _flush_context, _instances) -> None:
+    """Tokens lose their power when their member is removed or their user deactivated (the security layer
+    revokes them with SQL as well): revoking them here through the ORM puts the revocation in the chain."""
+    targets = []
+    for obj in session.deleted:
+        if isinstance(obj, m.Membership):
+            targets.append((m.ApiToken.company_id == obj.company_id) & (m.ApiToken.user_id == obj.user_id))
+    for obj in session.dirty:
+        if isinstance(obj, m.User):
+            history = inspect(obj).attrs.is_active.history
+            if history.added and history.added[0] is False and (history.deleted or [True])[0] is not False:
+                targets.append(m.ApiToken.user_id == obj.id)
+    if not targets:
+        return
+    now = datetime.now(UTC)
+    with session.no_autoflush:
+        for condition in targets:
+            for token in session.scalars(select(m.ApiToken).where(condition, m.ApiToken.revoked_at.is_(None))):
+                token.revoked_at = now
+
+
 @event.listens_for(Session, "after_flush")
 def _collect_audit_items(session: Session, _flush_context) -> None:
     """Snapshot what this flush wrote; the rows are chained just before COMMIT (`_seal_before_commit`)."""
