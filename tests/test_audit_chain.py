@@ -218,6 +218,18 @@ def test_key_rotation_keeps_old_rows_verifiable(db):
     assert any(f.problem == "tampered" for f in db.findings(KEY))  # new rows are sealed with the new key
 
 
+def test_removing_a_member_revokes_their_tokens_inside_the_chain(db):
+    from operational_api.db.models import Membership
+    with db.session() as s, s.begin():
+        membership = s.scalar(select(Membership).where(Membership.user_id == db.ids["admin"]))
+        companies.remove_member(s, s.get(Company, db.ids["acme"]), membership, "owner")
+    assert db.sql("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL AND user_id = :u",
+                  u=db.ids["admin"]).scalar() == 0
+    revoked = db.sql("SELECT action FROM audit_log WHERE entity_type = 'api_token' ORDER BY seq DESC LIMIT 1")
+    assert revoked.scalar() == "update"
+    assert db.findings() == []
+
+
 SECURITY_CHANGES = {
     "api_token": "UPDATE api_tokens SET role = 'owner'",
     "user": "UPDATE users SET email = 'attacker@evil.test' WHERE email = 'admin@acme.test'",

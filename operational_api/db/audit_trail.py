@@ -60,13 +60,14 @@ AUDITED: dict[str, type] = {
     "project": m.Project, "time_entry": m.TimeEntry, "expense": m.Expense, "invoice": m.Invoice,
     "invoice_line": m.InvoiceLine, "credit_note": m.CreditNote, "payment": m.Payment, "refund": m.Refund,
     "payment_allocation": m.PaymentAllocation, "journal_entry": m.JournalEntry, "journal_line": m.JournalLine,
-    "closed_period": m.ClosedPeriod,
+    "closed_period": m.ClosedPeriod, "number_sequence": m.NumberSequence,
 }
 ENTITY_OF: dict[type, str] = {model: name for name, model in AUDITED.items()}
 USER_LEVEL = frozenset({"user", "user_security"})  # chained into each company the user is a member of
 # number_sequences rows are keyed (company, kind): their audit entity id is the kind's number here
 SEQUENCE_KINDS = {"invoice": 1, "credit_note": 2}
-_ORDER = {name: i for i, name in enumerate(AUDITED)} | {"number_sequence": len(AUDITED)}
+COUNTER_IDS = SEQUENCE_KINDS
+_ORDER = {name: i for i, name in enumerate(AUDITED)}
 SEAL_ENTITY = "audit_chain"  # the row migration 0009 appends on top of an unkeyed (older) chain
 PENDING = "ez360_audit_pending"
 KEYS_INFO = "ez360_audit_keys"
@@ -233,6 +234,8 @@ HASHED = ("company_id", "seq", "occurred_at", "actor_user_id", "actor", "request
 
 
 def _entity_id(obj) -> int:
+    if isinstance(obj, m.NumberSequence):
+        return SEQUENCE_KINDS.get(obj.kind, 0)
     return obj.user_id if isinstance(obj, UserSecurity) else obj.id
 
 
@@ -269,6 +272,28 @@ def _stamp_authorship(session: Session, _flush_context, _instances) -> None:
     for obj in session.dirty:
         if hasattr(obj, "updated_by_id") and session.is_modified(obj) and obj.updated_by_id != actor.user_id:
             obj.updated_by_id = actor.user_id
+
+
+@event.listens_for(Session, "before_flush", insert=True)
+def _revoke_tokens_in_the_chain(session: Session, _flush_context, _instances) -> None:
+    """Tokens lose their power when their member is removed or their user deactivated (the security layer
+    revokes them with SQL as well): revoking them here through the ORM puts the revocation in the chain."""
+    targets = []
+    for obj in session.deleted:
+        if isinstance(obj, m.Membership):
+            targets.append((m.ApiToken.company_id == obj.company_id) & (m.ApiToken.user_id == obj.user_id))
+    for obj in session.dirty:
+        if isinstance(obj, m.User):
+            history = inspect(obj).attrs.is_active.history
+            if history.added and history.added[0] is False and (history.deleted or [True])[0] is not False:
+                targets.append(m.ApiToken.user_id == obj.id)
+    if not targets:
+        return
+    now = datetime.now(UTC)
+    with session.no_autoflush:
+        for condition in targets:
+            for token in session.scalars(select(m.ApiToken).where(condition, m.ApiToken.revoked_at.is_(None))):
+                token.revoked_at = now
 
 
 @event.listens_for(Session, "after_flush")

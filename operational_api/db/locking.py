@@ -9,8 +9,8 @@ migration 0009, checked at commit), so a code path that forgets a lock still can
 LOCK ORDER (every writer takes row locks in this order, never backwards, so lock waits cannot form a cycle):
 
     1. payments        by id ascending  (refunds, credit applications: the payment whose money is used)
-    2. invoices        by id ascending  (then the invoice's lines are only written under the invoice's lock)
-    3. journal entries by id ascending  (then the entry's lines are only written under the entry's lock)
+    2. invoices        by id ascending  (then the invoice's lines; they are only written under the invoice's lock)
+    3. journal entries by id ascending  (then the entry's lines; they are only written under the entry's lock)
     4. number_sequences                 (the gapless counter, an UPDATE ... RETURNING on send / credit note)
     5. audit_heads                      (taken LAST, just before COMMIT, by `audit_trail`: the chain is sealed
                                          at commit time, so writers of one company do not queue on it for the
@@ -109,6 +109,11 @@ def lock(session: Session, model: type[T], ids: Iterable[int]) -> dict[int, T]:
     rows = session.scalars(select(model).where(model.id.in_(wanted)).order_by(model.id).with_for_update()
                            .execution_options(populate_existing=True))
     return {row.id: row for row in rows}
+
+
+def lock_children(session: Session, model, parent_column, parent_id: int) -> None:
+    """Lock the lines of a locked document (invoice lines, journal lines), right after the document itself."""
+    session.execute(select(model.id).where(parent_column == parent_id).order_by(model.id).with_for_update())
 
 
 def lock_one(session: Session, obj: T) -> T:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from operational_api.db import audit_trail
-from operational_api.db.models import AuditHead, AuditLog, Company, Membership, NumberSequence
+from operational_api.db.models import AuditHead, AuditLog, Company, Membership
 
 
 @dataclass(frozen=True)
@@ -96,15 +96,8 @@ def _rows_of(session: Session, company: Company, entity: str, model) -> list[tup
         members = select(Membership.user_id).where(Membership.company_id == company.id)
         query = select(model).where(key.in_(members)).order_by(key)
     else:
-        query = select(model).where(model.company_id == company.id).order_by(model.id)
+        query = select(model).where(model.company_id == company.id).order_by(*model.__table__.primary_key)
     return [(audit_trail._entity_id(obj), audit_trail.snapshot(obj)) for obj in session.scalars(query)]
-
-
-def _sequences_of(session: Session, company: Company) -> list[tuple[int, dict]]:
-    rows = session.execute(select(NumberSequence.kind, NumberSequence.last_value)
-                           .where(NumberSequence.company_id == company.id))
-    return [(audit_trail.SEQUENCE_KINDS.get(kind, 0), audit_trail.sequence_state(company.id, kind, value))
-            for kind, value in rows]
 
 
 def _still_exists(session: Session, entity: str, model, entity_id: int) -> bool:
@@ -112,8 +105,8 @@ def _still_exists(session: Session, entity: str, model, entity_id: int) -> bool:
 
 
 def _verify_records(session: Session, company: Company, last_state: dict, findings: list[Finding]) -> None:
-    entities = [(entity, model, _rows_of(session, company, entity, model)) for entity, model in audit_trail.AUDITED.items()]
-    entities.append(("number_sequence", NumberSequence, _sequences_of(session, company)))
+    entities = [(entity, model, _rows_of(session, company, entity, model))
+                for entity, model in audit_trail.AUDITED.items()]
     for entity, model, rows in entities:
         seen = set()
         for entity_id, current in rows:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from ez360.core.money import allocate, format_money, round_minor
 from operational_api.db import audit_trail
-from operational_api.db.locking import lock_one, retrying
+from operational_api.db.locking import lock_children, lock_one, retrying
 from operational_api.db.models import (
     Client,
     Company,
@@ -249,6 +249,7 @@ def next_invoice_number(session: Session, company: Company, issue_date: date) ->
 def send_invoice(session: Session, company: Company, invoice: Invoice, issue_date: date) -> Invoice:
     """draft -> sent: numbers the invoice, fixes its dates and posts AR / revenue / tax."""
     invoice = lock_one(session, invoice)
+    lock_children(session, InvoiceLine, InvoiceLine.invoice_id, invoice.id)  # the lines it freezes
     if invoice.status != "draft":
         raise Conflict(f"invoice {invoice.number} is {invoice.status}; only a draft can be sent")
     if invoice.deleted_at is not None:

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ez360.core.money import format_money
-from operational_api.db.locking import lock_one, retrying
+from operational_api.db.locking import lock_children, lock_one, retrying
 from operational_api.db.models import Account, ClosedPeriod, Company, JournalEntry, JournalLine, utcnow
 from operational_api.services import validation
 from operational_api.services.errors import Conflict, ImmutableRecord, ValidationFailed
@@ -183,6 +183,7 @@ def delete_draft(session: Session, entry: JournalEntry) -> None:
 def post(session: Session, company: Company, entry: JournalEntry) -> JournalEntry:
     """draft -> posted, if the entry balances and its period is open."""
     entry = lock_one(session, entry)
+    lock_children(session, JournalLine, JournalLine.journal_entry_id, entry.id)  # the lines it checks
     _require_draft(entry)
     lines = entry_lines(session, entry)
     _check_balanced([Leg("", ln.debit_minor, ln.credit_minor) for ln in lines], entry.currency)

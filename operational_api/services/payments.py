@@ -213,6 +213,7 @@ def record_refund(session: Session, company: Company, payment: Payment, *, amoun
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
         raise ValidationFailed("a refund amount must be positive")
     validation.text(reason, "reason", max_length=300)
+    payment = lock_one(session, payment)  # first: a re-delivered webhook waits here and then finds the refund
     if stripe_refund_id is not None:
         validation.text(stripe_refund_id, "stripe_refund_id", max_length=60, required=True)
         existing = session.scalar(select(Refund).where(Refund.company_id == company.id,
@@ -221,7 +222,6 @@ def record_refund(session: Session, company: Company, payment: Payment, *, amoun
             if existing.payment_id == payment.id and existing.amount_minor == amount_minor:
                 return existing
             raise Conflict(f"Stripe refund {stripe_refund_id} is already recorded with another payment or amount")
-    payment = lock_one(session, payment)
     state = balance(session, payment)
     refundable = payment.amount_minor - state.refunded_minor
     if amount_minor > payment.amount_minor:
