@@ -19,6 +19,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +118,9 @@ def build_warehouse_world(base_dir: Path, engine: str, warehouse_url: str = "") 
                    "DBT_LOG_PATH": str(var_dir / "dbt_logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     world = WarehouseWorld(
         engine=engine, settings=settings, warehouse_url=settings.warehouse_url, dbt_statuses={},
-        ground_truth=json.loads(result.files["ground_truth"].read_text()),
-        stripe=json.loads(result.files["stripe"].read_text()),
-        erpnext=json.loads(result.files["erpnext"].read_text()), dbt_env=dbt_env,
+        ground_truth=json.loads(result.files["ground_truth"].read_text(), parse_float=Decimal),
+        stripe=json.loads(result.files["stripe"].read_text(), parse_float=Decimal),
+        erpnext=json.loads(result.files["erpnext"].read_text(), parse_float=Decimal), dbt_env=dbt_env,
     )
     with _environment(dbt_env):
         run = dbtRunner().invoke(["build", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
