@@ -9,7 +9,9 @@ with amounts as (
         sum(expense_minor) as expense_minor,
         sum(billed_base_minor) as billed_base_minor,
         sum(time_cost_base_minor) as time_cost_base_minor,
-        sum(expense_base_minor) as expense_base_minor
+        sum(expense_base_minor) as expense_base_minor,
+        min(amount_month) as first_activity_month,
+        max(amount_month) as last_activity_month
     from {{ ref('int_operations__project_month_amounts') }}
     group by 1
 ),
@@ -38,6 +40,8 @@ summed as (
         projects.currency,
         projects.budget_minor,
         projects.base_currency,
+        amounts.first_activity_month,
+        amounts.last_activity_month,
         coalesce(hours.hours, 0) as hours,
         coalesce(amounts.billed_minor, 0) as billed_minor,
         coalesce(amounts.time_cost_minor, 0) as time_cost_minor,
@@ -61,6 +65,8 @@ select
     currency,
     {{ currency_exponent('currency') }} as currency_exponent,
     cast(budget_minor as {{ dbt.type_bigint() }}) as budget_minor,
+    first_activity_month,
+    last_activity_month,
     cast(hours as decimal(18, 2)) as hours,
     cast(billed_minor as {{ dbt.type_bigint() }}) as billed_minor,
     cast(time_cost_minor as {{ dbt.type_bigint() }}) as time_cost_minor,
