@@ -19,16 +19,8 @@ with items as (
     {% endfor %}
 ),
 
-resolutions as (
-    select
-        company_id, pair, item_key, action, linked_key, note, user_id, created_at,
-        row_number() over (partition by company_id, pair, item_key order by created_at desc, resolution_id desc)
-            as recency
-    from {{ ref('stg_ops__reconciliation_resolutions') }}
-),
-
 latest as (
-    select * from resolutions where recency = 1 and action <> 'reopened'
+    select * from {{ ref('int_recon_resolutions_latest') }}
 )
 
 select
