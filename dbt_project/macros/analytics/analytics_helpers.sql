@@ -73,3 +73,10 @@
 {% macro centi_hours(hours_expr) -%}
     cast(round({{ hours_expr }} * 100, 0) as {{ dbt.type_bigint() }})
 {%- endmacro %}
+
+{#- The day a month's balances are read: its last day, or the as-of date for the current month. -#}
+{% macro analytics_month_close(month_expr) -%}
+    case when cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, month_expr)) }} as date) < {{ analytics_as_of_date() }}
+         then cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, month_expr)) }} as date)
+         else {{ analytics_as_of_date() }} end
+{%- endmacro %}
