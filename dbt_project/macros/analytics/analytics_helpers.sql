@@ -3,7 +3,7 @@
     PostgreSQL; no floating point anywhere: ratios are computed from integers with exact integer division.
 -#}
 
-{#- Settings of the analytics marts, each a dbt var with the documented default below (docs/warehouse-analytics.md). -#}
+{#- Settings of the analytics marts, each a dbt var with the documented default below (docs/analytics-marts.md). -#}
 {% macro analytics_var(name) -%}
     {%- set defaults = {
         'analytics_as_of_date': none,
