@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import great_expectations as gx
+import sqlalchemy as sa
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from quality.gx_duckdb import enable_duckdb, use_default_schema
@@ -27,6 +28,12 @@ class FailedExpectation:
     name: str  # expectation type, e.g. "expect_column_values_to_be_between"
     column: str | None  # the column (or "a, b" for compound columns); None for table-level expectations
     details: str  # what was observed, e.g. unexpected values, or the error GX raised
+    unexpected_count: int | None = None  # failing rows, when the expectation counts rows
+    sample_keys: list[str] = field(default_factory=list)  # key values of (up to 5) failing rows
+
+    def as_dict(self) -> dict:
+        return {"expectation": self.name, "column": self.column, "unexpected_count": self.unexpected_count,
+                "sample_keys": self.sample_keys, "details": self.details}
 
 
 @dataclass
@@ -35,6 +42,7 @@ class GateResult:
     evaluated: int
     failed: list[FailedExpectation] = field(default_factory=list)
     table: str = ""
+    row_count: int | None = None
 
     def summary(self) -> str:
         where = f" on {self.table}" if self.table else ""
@@ -47,12 +55,17 @@ class GateResult:
         return "\n".join(lines)
 
 
-def run_suite(sqlalchemy_url: str, schema: str, table: str, suite: gx.ExpectationSuite) -> GateResult:
+SAMPLE_SIZE = 5
+
+
+def run_suite(sqlalchemy_url: str, schema: str, table: str, suite: gx.ExpectationSuite,
+              key_columns: list[str] | tuple[str, ...] = ()) -> GateResult:
     """Validate `suite` against the whole of `schema.table` at `sqlalchemy_url`
     (`duckdb:///path` or `postgresql+psycopg2://...`, as Warehouse.sqlalchemy_url() gives).
 
     Failed expectations are reported in the result; a table that does not exist, or a database that
-    cannot be reached, raises (GX's TestConnectionError). Connections are released either way."""
+    cannot be reached, raises (GX's TestConnectionError). Connections are released either way.
+    With `key_columns`, each failure names the keys of (up to SAMPLE_SIZE) failing rows."""
     is_duckdb = sqlalchemy_url.startswith("duckdb")
     if is_duckdb:
         enable_duckdb()
@@ -72,12 +85,26 @@ def run_suite(sqlalchemy_url: str, schema: str, table: str, suite: gx.Expectatio
             warnings.filterwarnings("ignore", message="`schema_name` is deprecated", category=DeprecationWarning)
             asset = datasource.add_table_asset(name=f"{schema}.{table}", table_name=table, schema_name=schema)
         batch = asset.add_batch_definition_whole_table("whole_table").get_batch()
-        validation = batch.validate(suite)
+        result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+        if key_columns:
+            result_format["unexpected_index_column_names"] = list(key_columns)
+        validation = batch.validate(suite, result_format=result_format)
+        row_count = _row_count(datasource, schema, table)
     finally:
         _release_connections(datasource)
-    failed = [_failure(result) for result in validation.results if not result.success]
+    failed = [_failure(result, key_columns) for result in validation.results if not result.success]
     return GateResult(success=bool(validation.success), evaluated=len(validation.results), failed=failed,
-                      table=f"{schema}.{table}")
+                      table=f"{schema}.{table}", row_count=row_count)
+
+
+def _row_count(datasource: Any, schema: str, table: str) -> int:
+    engine = datasource.get_execution_engine()
+    connection = getattr(engine, "_connection", None)
+    query = sa.text(f'SELECT count(*) FROM "{schema}"."{table}"')
+    if connection is not None:
+        return int(connection.execute(query).scalar())
+    with engine.engine.connect() as conn:
+        return int(conn.execute(query).scalar())
 
 
 def _release_connections(datasource: Any) -> None:
@@ -94,13 +121,36 @@ def _release_connections(datasource: Any) -> None:
         engine.dispose()
 
 
-def _failure(result: Any) -> FailedExpectation:
+def _failure(result: Any, key_columns: list[str] | tuple[str, ...] = ()) -> FailedExpectation:
     config = result.expectation_config
     kwargs = config.kwargs
     column = kwargs.get("column")
     if column is None and kwargs.get("column_list"):
         column = ", ".join(kwargs["column_list"])
-    return FailedExpectation(name=config.type, column=column, details=_details(result))
+    res = result.result or {}
+    count = res.get("unexpected_count")
+    rows = (res.get("details") or {}).get("unexpected_rows") if isinstance(res.get("details"), dict) else None
+    if rows is not None and count is None:
+        count = res.get("observed_value")
+    return FailedExpectation(name=config.type, column=column, details=_details(result),
+                             unexpected_count=int(count) if count is not None else None,
+                             sample_keys=_sample_keys(res, rows, key_columns))
+
+
+def _sample_keys(res: dict, rows: list | None, key_columns: list[str] | tuple[str, ...]) -> list[str]:
+    """Keys of failing rows: from GX's index list (column expectations) or the unexpected rows' key columns
+    (query expectations; the query's first column when it returns none of the keys)."""
+    indexed = res.get("partial_unexpected_index_list") or []
+    candidates = [row for row in indexed if isinstance(row, dict)]
+    if not candidates and rows:
+        candidates = [row for row in rows if isinstance(row, dict)]
+    if not candidates and not key_columns and res.get("partial_unexpected_list"):
+        return [str(v) for v in res["partial_unexpected_list"][:SAMPLE_SIZE]]
+    keys: list[str] = []
+    for row in candidates[:SAMPLE_SIZE]:
+        present = [c for c in key_columns if c in row] or list(row)[:1]
+        keys.append("|".join(str(row[c]) for c in present))
+    return keys
 
 
 def _details(result: Any) -> str:
