@@ -53,6 +53,8 @@ def stage_of(step_key: str) -> str:
         return "ingest:" + step_key.removeprefix(INGEST_PREFIX)
     if "gates" in step_key:
         return "gates"
+    if step_key.startswith("freshness_check"):
+        return "freshness"
     if "published" in step_key or "publish" in step_key:
         return "publish"
     if "warehouse_models" in step_key:
