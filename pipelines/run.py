@@ -5,7 +5,10 @@ The run is recorded in the publish log by the same `finish_run` the daemon's run
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,8 +68,44 @@ def selection_for(defs: dg.Definitions, select: str | None) -> list[dg.AssetKey]
     return keys
 
 
+class _Progress:
+    """Reports each step as it starts and ends, read from the instance's event log while the run executes."""
+
+    _KINDS = {"STEP_START": "running", "STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED", "STEP_SKIPPED": "skipped"}
+
+    def __init__(self, instance: dg.DagsterInstance, token: str, report: Callable[[str], None]):
+        self.instance, self.token, self.report = instance, token, report
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> _Progress:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    def _watch(self) -> None:
+        seen = 0
+        run_id = None
+        while not self.stop.wait(0.5):
+            if run_id is None:
+                runs = self.instance.get_runs(filters=dg.RunsFilter(tags={"ez360/cli_token": self.token}), limit=1)
+                run_id = runs[0].run_id if runs else None
+                continue
+            entries = [e for e in self.instance.all_logs(run_id) if e.dagster_event is not None
+                       and e.dagster_event.event_type_value in self._KINDS]
+            for entry in entries[seen:]:
+                event = entry.dagster_event
+                self.report(f"{event.step_key}: {self._KINDS[event.event_type_value]}")
+            seen = len(entries)
+
+
 def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bool = False,
-                 on_event: Callable[[dg.DagsterEvent], None] | None = None) -> PipelineOutcome:
+                 progress: Callable[[str], None] | None = None) -> PipelineOutcome:
+    """Run the whole pipeline (or `select`: a source or an asset group) in this process; refused with
+    PipelineBusy while another run holds the warehouse."""
     info = holder(settings.published_dir)
     if info is not None:
         raise PipelineBusy(busy_message(info))
@@ -77,7 +116,7 @@ def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bo
 
     defs = build_definitions(settings)
     resource = Ez360Resource.from_settings(settings)
-    tags = {"ez360/trigger": "cli"}
+    tags = {"ez360/trigger": "cli", "ez360/cli_token": uuid.uuid4().hex}
     if full_refresh:
         from pipelines.warehouse.dbt import FULL_REFRESH_TAG
         tags[FULL_REFRESH_TAG] = "true"
@@ -85,14 +124,13 @@ def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bo
         job = defs.resolve_job_def("ez360_full_pipeline")
         # step-by-step events stay in the instance (Dagster UI); the terminal shows warnings and errors only
         quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet, tags=tags,
-                                        asset_selection=selection_for(defs, select),
-                                        resources={"ez360": resource})
-        if on_event is not None:
-            for event in result.all_events:
-                on_event(event)
+        watcher = _Progress(instance, tags["ez360/cli_token"], progress) if progress else contextlib.nullcontext()
+        with watcher:
+            result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet, tags=tags,
+                                            asset_selection=selection_for(defs, select),
+                                            resources={"ez360": resource})
         outcome = finish_run(instance, result.run_id, resource)
         materialized = sorted({e.asset_key.to_user_string() for e in result.get_asset_materialization_events()})
-    failed_checks = sorted(c.replace(":", ":", 1) for c in outcome.failed_checks)
+    failed_checks = outcome.failed_checks
     return PipelineOutcome(result.success and not failed_checks, result.run_id, materialized, failed_checks,
                            outcome.failed_steps, outcome.status, outcome.blocked_by, outcome.stage_seconds)

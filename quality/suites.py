@@ -40,14 +40,16 @@ REVENUE_STATUSES = ("sent", "partially_paid", "paid")  # issued invoices: the bu
 
 def revenue_mart_tie_out() -> gxe.Expectation:
     """Invoice tie-out, recomputed from the raw ops copy (not the model's staging): per company and currency,
-    the mart's gross revenue and invoice count equal those of the issued invoices."""
+    the mart's gross revenue and invoice count equal those of the issued invoices.
+
+    (GX aliases `{batch}` itself unless the query has a JOIN; then the query must alias it, as here.)"""
     statuses = ", ".join(f"'{s}'" for s in REVENUE_STATUSES)
     return gxe.UnexpectedRowsExpectation(
         description="gross revenue and invoice count per company and currency tie out to raw_ops.invoices",
         unexpected_rows_query=f"""
             WITH mart AS (
                 SELECT company_id, currency, SUM(gross_revenue_minor) AS gross, SUM(invoice_count) AS n
-                FROM {{batch}} GROUP BY company_id, currency),
+                FROM {{batch}} AS mart_rows GROUP BY company_id, currency),
             invoices AS (
                 SELECT company_id, currency, SUM(total_minor) AS gross, COUNT(*) AS n
                 FROM raw_ops.invoices WHERE status IN ({statuses}) GROUP BY company_id, currency)
@@ -56,7 +58,8 @@ def revenue_mart_tie_out() -> gxe.Expectation:
                    mart.gross AS mart_gross_minor, invoices.gross AS invoices_gross_minor
             FROM mart FULL OUTER JOIN invoices
               ON mart.company_id = invoices.company_id AND mart.currency = invoices.currency
-            WHERE COALESCE(mart.gross, 0) <> COALESCE(invoices.gross, 0) OR COALESCE(mart.n, 0) <> COALESCE(invoices.n, 0)
+            WHERE COALESCE(mart.gross, 0) <> COALESCE(invoices.gross, 0)
+               OR COALESCE(mart.n, 0) <> COALESCE(invoices.n, 0)
         """)
 
 

@@ -184,9 +184,11 @@ class HealthStore:
             entry = out.setdefault(load["source"], {
                 "source": load["source"], "last_success_at": None, "last_success_run_id": None,
                 "last_rows_loaded": None, "last_quarantined": None, "last_error_at": None, "last_error": None})
-            if load["status"] == "success":
+            if load["status"] in ("success", "partial"):  # partial: loaded, but some part failed (named)
                 entry.update(last_success_at=load["finished_at"], last_success_run_id=load["run_id"],
                              last_rows_loaded=load["rows_loaded"], last_quarantined=load["quarantined"])
+                if load["status"] == "partial":
+                    entry.update(last_error_at=load["finished_at"], last_error=load["error"])
             else:
                 entry.update(last_error_at=load["finished_at"], last_error=load["error"])
         return [out[s] for s in sorted(out)]
@@ -202,6 +204,28 @@ class HealthStore:
 
     def failed_gates(self, run_id: str | None = None) -> list[dict]:
         return [g for g in self.gate_results(run_id) if not g["passed"]]
+
+    def latest_gates(self) -> dict[str, dict]:
+        """The latest result of every gate ever run, by check name."""
+        rows = self._rows(sa.select(self.gates).order_by(self.gates.c.checked_at))
+        return {row["check_name"]: row for row in rows}
+
+    def publish_blockers(self, check_names: list[str], sources: list[str]) -> list[str]:
+        """Why publishing now would show unaudited data: a gate whose latest result failed (or that never ran),
+        a source whose latest load failed. Empty = clear to publish."""
+        latest = self.latest_gates()
+        blockers = []
+        for name in check_names:
+            row = latest.get(name)
+            if row is None:
+                blockers.append(f"gate {name} has never run")
+            elif not row["passed"]:
+                blockers.append(f"gate {name} on {row['table_name']} failed (run {row['run_id']})")
+        for status in self.source_status():
+            if status["source"] in sources and status["last_error_at"] and (
+                    status["last_success_at"] is None or status["last_error_at"] > status["last_success_at"]):
+                blockers.append(f"source {status['source']} failed: {status['last_error']}")
+        return blockers
 
     def previous_row_count(self, table_name: str, before_run: str) -> int | None:
         """Row count of `table_name` at the last gate run that passed, other than `before_run`."""

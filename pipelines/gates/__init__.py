@@ -11,29 +11,17 @@ gate runs, which is why dashboards read only the published copy.
 
 
 import dagster as dg
-import sqlalchemy as sa
 
 from ez360.core.health import HealthStore, now
 from pipelines.resources import Ez360Resource
 from pipelines.sources import SOURCES
 from pipelines.sources.common import INGEST_POOL
 from quality.gates import GATES, Gate, GateContext, gates_for, missing_suite_gate
-from quality.runner import GateResult, run_suite
+from quality.runner import FailedExpectation, GateResult, SchemaValidator
 
 
 def _key(gate: Gate) -> dg.AssetKey:
     return dg.AssetKey([gate.schema_name, gate.table_name])
-
-
-def _table_exists(url: str, gate: Gate) -> bool:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return bool(conn.execute(sa.text(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = :s AND table_name = :t"),
-                {"s": gate.schema_name, "t": gate.table_name}).scalar())
-    finally:
-        engine.dispose()
 
 
 def _context(gate: Gate, store: HealthStore, run_id: str, engine: str) -> GateContext:
@@ -44,19 +32,16 @@ def _context(gate: Gate, store: HealthStore, run_id: str, engine: str) -> GateCo
                        rows_loaded=load["rows_loaded"] if load else None, engine=engine)
 
 
-def evaluate(gate: Gate, ez360: Ez360Resource, store: HealthStore, run_id: str) -> dg.AssetCheckResult:
-    warehouse = ez360.warehouse()
-    url = warehouse.sqlalchemy_url()
-    if gate.optional and not _table_exists(url, gate):
-        return dg.AssetCheckResult(asset_key=_key(gate), check_name=gate.check_name, passed=True,
-                                   metadata={"absent": True, "summary": f"{gate.table} not landed yet"})
-    try:
-        result = run_suite(url, gate.schema_name, gate.table_name, gate.suite(_context(gate, store, run_id,
-                                                                                       warehouse.kind)), gate.keys)
-    except Exception as exc:  # the table is missing or unreadable: the gate fails, naming why
-        result = GateResult(success=False, evaluated=0, table=gate.table)
-        from quality.runner import FailedExpectation
-        result.failed.append(FailedExpectation("table_readable", None, f"error: {str(exc).splitlines()[0]}"))
+def evaluate(gate: Gate, validator: SchemaValidator, store: HealthStore, run_id: str,
+             engine: str) -> dg.AssetCheckResult:
+    if gate.optional and not validator.table_exists(gate.table_name):
+        result = GateResult(success=True, evaluated=0, table=gate.table, row_count=0)
+    else:
+        try:
+            result = validator.run(gate.table_name, gate.suite(_context(gate, store, run_id, engine)), gate.keys)
+        except Exception as exc:  # the table is missing or unreadable: the gate fails, naming why
+            result = GateResult(success=False, evaluated=0, table=gate.table, failed=[FailedExpectation(
+                "table_readable", None, f"error: {(str(exc).strip().splitlines() or [''])[0]}")])
     failures = [f.as_dict() for f in result.failed]
     store.record_gate(run_id, gate.check_name, table_name=gate.table, layer=gate.layer, passed=result.success,
                       evaluated=result.evaluated, failed_count=len(result.failed), row_count=result.row_count,
@@ -78,16 +63,28 @@ def gate_check(name: str, gates: list[Gate], description: str) -> dg.AssetChecks
     @dg.multi_asset_check(specs=specs, name=name, description=description, pool=INGEST_POOL)
     def _check(context: dg.AssetCheckExecutionContext, ez360: Ez360Resource):
         store = ez360.health()
+        warehouse = ez360.warehouse()
+        results = []
         try:
+            by_schema: dict[str, list[Gate]] = {}
             for gate in gates:
-                result = evaluate(gate, ez360, store, context.run.run_id)
-                if not result.passed:
-                    context.log.error(result.metadata["summary"].value)
-                yield result
+                by_schema.setdefault(gate.schema_name, []).append(gate)
+            for schema, schema_gates in by_schema.items():
+                with SchemaValidator(warehouse.sqlalchemy_url(), schema) as validator:
+                    results += [evaluate(g, validator, store, context.run.run_id, warehouse.kind)
+                                for g in schema_gates]
         finally:
             store.close()
+        for result in results:
+            if not result.passed:
+                context.log.error(result.metadata["summary"].value)
+            yield result
 
     return _check
+
+
+def all_gates(published: list[str]) -> list[Gate]:
+    return [*gates_for("raw"), *mart_gates(published)]
 
 
 def mart_gates(published: list[str]) -> list[Gate]:

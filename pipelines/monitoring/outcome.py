@@ -109,7 +109,9 @@ def read_outcome(instance: dg.DagsterInstance, run_id: str) -> RunOutcome:
         status = CANCELED
         blocked_by.append("run canceled")
     elif failed_sources:
-        status = PARTIAL  # never "published" alone when a source failed
+        # some sources loaded, some failed: partial (never "published" alone); none loaded: failed
+        started_sources = {s for s in starts if s.startswith(INGEST_PREFIX)}
+        status = FAILED if len(failed_sources) == len(started_sources) else PARTIAL
     elif published:
         status = PUBLISHED
     elif gate_failures:
@@ -129,6 +131,11 @@ def read_outcome(instance: dg.DagsterInstance, run_id: str) -> RunOutcome:
 
 def record_outcome(instance: dg.DagsterInstance, run_id: str, store: HealthStore) -> RunOutcome:
     outcome = read_outcome(instance, run_id)
+    partial_loads = [load["source"] for load in store.source_loads(run_id) if load["status"] == "partial"]
+    if partial_loads and outcome.status in (PUBLISHED, SUCCEEDED):
+        outcome.status = PARTIAL  # a source loaded only in part: never "published" alone
+        outcome.blocked_by = outcome.blocked_by or []
+        outcome.error = outcome.error or "partial load: " + ", ".join(partial_loads)
     store.upsert_run(run_id, job_name=outcome.job_name, trigger=outcome.trigger, status=outcome.status,
                      started_at=outcome.started_at, finished_at=outcome.finished_at,
                      blocked_by=outcome.blocked_by, failed_steps=outcome.failed_steps,
