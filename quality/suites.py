@@ -140,8 +140,8 @@ def reconciliation_covers_ops_payments() -> gxe.Expectation:
     return identity(
         "every raw ops payment with a Stripe charge appears in fct_reconciliation_items",
         "SELECT CAST(p.id AS VARCHAR) AS payment_id FROM raw_ops.payments AS p LEFT JOIN {batch} AS i "
-        "ON i.pair = 'ops_payment~stripe_charge' AND (i.left_id = CAST(p.id AS VARCHAR) "
-        "OR i.right_id = p.stripe_charge_id) "
+        "ON i.pair = 'ops_payment~stripe_charge' AND (i.left_id = p.stripe_charge_id "
+        "OR i.right_id = p.stripe_charge_id OR i.left_id = CAST(p.id AS VARCHAR)) "
         "WHERE p.stripe_charge_id IS NOT NULL AND i.item_key IS NULL")
 
 
