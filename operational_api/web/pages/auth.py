@@ -32,11 +32,20 @@ def carry_cookies(source: Response, target: Response) -> Response:
     return target
 
 
-def safe_next(value: str | None, default: str = "/app") -> str:
-    """Only a path on this site (no scheme, no host, no //): an open redirect would help phishing."""
+def safe_next(value: str | None, default: str = "/app", dashboards_url: str | None = None) -> str:
+    """Only a path on this site (no scheme, no host, no //), or an address under the dashboards' own base URL
+    (the one sign-on sends visitors back there): an open redirect would help phishing."""
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
+    if value and dashboards_url and "\\" not in value and (value == dashboards_url
+                                                          or value.startswith(dashboards_url.rstrip("/") + "/")
+                                                          or value.startswith(dashboards_url.rstrip("/") + "?")):
+        return value
     return default
+
+
+def _next(request: Request, value: str | None) -> str:
+    return safe_next(value, dashboards_url=request.app.state.settings.dashboards_base_url)
 
 
 def _signed_in(request: Request, db: Session) -> UserSession | None:
@@ -54,13 +63,13 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
 @router.get("/app/login")
 def login_page(request: Request, next: str | None = None, db: Session = Depends(get_db)):
     if _signed_in(request, db) is not None:
-        return go(safe_next(next))
-    return render(request, "auth/login.html", form=FormState(values={"next": safe_next(next)}))
+        return go(_next(request, next))
+    return render(request, "auth/login.html", form=FormState(values={"next": _next(request, next)}))
 
 
 @router.post("/app/login")
 def login(request: Request, form: dict = Depends(form_data)):
-    state = FormState(values={"email": form.get("email", ""), "next": safe_next(form.get("next"))})
+    state = FormState(values={"email": form.get("email", ""), "next": _next(request, form.get("next"))})
     carrier = Response()
     try:
         body = api_auth.LoginIn(email=form.get("email", ""), password=form.get("password", ""))
@@ -80,13 +89,13 @@ def login(request: Request, form: dict = Depends(form_data)):
 def second_factor_page(request: Request, next: str | None = None,
                        pending: UserSession = Depends(pending_session)):
     return render(request, "auth/second_factor.html", csrf=pending.csrf_token,
-                  form=FormState(values={"next": safe_next(next)}))
+                  form=FormState(values={"next": _next(request, next)}))
 
 
 @router.post("/app/login/code")
 def second_factor(request: Request, form: dict = Depends(form_data), pending: UserSession = Depends(pending_session),
                   db: Session = Depends(get_db)):
-    state = FormState(values={"next": safe_next(form.get("next"))})
+    state = FormState(values={"next": _next(request, form.get("next"))})
     carrier = Response()
     code, recovery = form.get("code", "").strip() or None, form.get("recovery_code", "").strip() or None
     try:
