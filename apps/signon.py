@@ -51,6 +51,7 @@ class Viewer:
     # companies the user belongs to but may not open here, with the reason (shown, never silently dropped)
     refused: tuple[tuple[str, str], ...] = field(default=())
     session_id: int | None = None
+    csrf_token: str = field(default="", repr=False)  # echoed to the ops API when the viewer writes through it
 
     def company(self, company_id: int | None) -> CompanyAccess | None:
         for access in self.companies:
@@ -90,7 +91,7 @@ def _viewer(db: Session, settings: Settings, user: User, row) -> Viewer:
     if platform_admin and (row.mfa_verified or not enrolled):
         for company in db.scalars(sa.select(Company).order_by(Company.name, Company.id)):
             accesses.append(_access(company, PLATFORM_ROLE))
-        return Viewer(user.id, user.email, user.full_name, True, tuple(accesses), (), row.id)
+        return Viewer(user.id, user.email, user.full_name, True, tuple(accesses), (), row.id, row.csrf_token)
     memberships = db.execute(sa.select(Company, Membership.role).join(Membership, Membership.company_id == Company.id)
                              .where(Membership.user_id == user.id).order_by(Company.name, Company.id)).all()
     for company, role in memberships:
@@ -101,7 +102,8 @@ def _viewer(db: Session, settings: Settings, user: User, row) -> Viewer:
                                           "enrol or sign in again with your code in the web app"))
         else:
             accesses.append(_access(company, role))
-    return Viewer(user.id, user.email, user.full_name, False, tuple(accesses), tuple(refused), row.id)
+    return Viewer(user.id, user.email, user.full_name, False, tuple(accesses), tuple(refused), row.id,
+                  row.csrf_token)
 
 
 def _access(company: Company, role: str) -> CompanyAccess:

@@ -1,3 +1,215 @@
+"""Executive overview: KPI tiles with deltas and sparklines, the MRR bridge, AR aging, and revenue by client and
+project with drill-down from a chart to its rows; every table exports as CSV and XLSX."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
 import streamlit as st
 
-st.title("coming")
+from apps import queries
+from apps.exports import export_buttons
+from apps.formatting import format_amount
+from apps.kpis import KPI_TABLE, tiles
+from apps.session import context
+from apps.tables import empty_state, money_column, month_column, originals_note, percent
+
+MRR_STEPS = [("opening_mrr_minor", "Opening"), ("new_mrr_minor", "New"), ("expansion_mrr_minor", "Expansion"),
+             ("reactivation_mrr_minor", "Reactivation"), ("contraction_mrr_minor", "Contraction"),
+             ("churned_mrr_minor", "Churned"), ("closing_mrr_minor", "Closing")]
+BUCKETS = ["current", "1-30", "31-60", "61-90", "90+"]
+
+
+def kpi_tiles(ctx) -> None:
+    rows = queries.read_or_none(KPI_TABLE, ctx.company_id)
+    if rows is None:
+        empty_state(KPI_TABLE)
+        return
+    rows = rows.rename(columns={month_column(rows): "kpi_month"}) if not rows.empty else rows
+    if rows.empty:
+        st.info(f"No KPIs for {ctx.company.name} yet: they appear once the company has invoices or "
+                "subscriptions and the pipeline has run.")
+        return
+    shown = tiles(rows, ctx.period, ctx.compared_period, ctx.company.base_currency)
+    columns = st.columns(5)
+    for i, tile in enumerate(shown):
+        with columns[i % 5]:
+            st.metric(tile.kpi.label, tile.value, tile.delta, delta_color=tile.delta_color, help=tile.help,
+                      chart_data=tile.spark or None, chart_type="line", border=True)
+    st.caption(f"Deltas compare {ctx.period.label} with {ctx.compared_period.label}. Amounts in "
+               f"{ctx.company.base_currency}; ratios and stocks are those of the period's last month.")
+
+
+def mrr_bridge(ctx) -> None:
+    st.subheader("MRR bridge")
+    rows = queries.read_or_none("rpt_mrr_by_month", ctx.company_id)
+    if rows is None:
+        empty_state("rpt_mrr_by_month")
+        return
+    if rows.empty:
+        st.info("No recurring revenue yet: the bridge appears once a client has a subscription.")
+        return
+    mcol = month_column(rows)
+    months = {pd.Timestamp(m).date() for m in rows[mcol]}
+    inside = rows[[pd.Timestamp(m).date() in set(ctx.period.month_starts()) for m in rows[mcol]]]
+    if inside.empty:
+        st.info(f"No MRR movements in {ctx.period.label} (months with data: "
+                f"{', '.join(sorted(m.strftime('%Y-%m') for m in months)[-3:])}).")
+        return
+    for currency, group in inside.groupby("currency", sort=True):
+        group = group.sort_values(mcol)
+        steps = []
+        for col, label in MRR_STEPS:
+            if col == "opening_mrr_minor":
+                value = int(group.iloc[0][col])
+            elif col == "closing_mrr_minor":
+                value = int(group.iloc[-1][col])
+            else:
+                value = int(group[col].sum())
+            steps.append({"Step": label, "minor": value, "Amount": format_amount(value, str(currency))})
+        table = pd.DataFrame(steps)
+        running, bars = 0, []
+        for step in steps:
+            if step["Step"] in ("Opening", "Closing"):
+                start, end = 0, step["minor"]
+                running = step["minor"]
+            else:
+                start, end = running, running + step["minor"]
+                running = end
+            bars.append({"Step": step["Step"], "start": start, "end": end, "Amount": step["Amount"],
+                         "kind": "total" if step["Step"] in ("Opening", "Closing")
+                         else ("up" if step["minor"] >= 0 else "down")})
+        chart = alt.Chart(pd.DataFrame(bars)).mark_bar().encode(
+            x=alt.X("Step:N", sort=[label for _, label in MRR_STEPS], title=None),
+            y=alt.Y("start:Q", title=f"MRR ({currency}, minor units)"), y2="end:Q",
+            color=alt.Color("kind:N", legend=None,
+                            scale=alt.Scale(domain=["total", "up", "down"], range=["#4c78a8", "#54a24b", "#e45756"])),
+            tooltip=["Step", "Amount"])
+        st.altair_chart(chart, width="stretch")
+        st.dataframe(table[["Step", "Amount"]], hide_index=True, width="stretch",
+                     column_config={"Amount": money_column()})
+        export_buttons(table[["Step", "Amount"]], f"mrr-bridge-{currency}-{ctx.period.key}", key=f"mrr-{currency}")
+
+
+def ar_aging(ctx) -> None:
+    st.subheader("AR aging")
+    rows = queries.read_or_none("rpt_ar_aging", ctx.company_id)
+    if rows is None:
+        empty_state("rpt_ar_aging")
+        return
+    if rows.empty:
+        st.info("No open receivables.")
+        return
+    as_of = pd.to_datetime(rows["as_of_date"]).dt.date
+    candidates = sorted({d for d in as_of if d <= ctx.period.last_day})
+    if not candidates:
+        st.info(f"No AR snapshot on or before {ctx.period.last_day}.")
+        return
+    day = candidates[-1]
+    at = rows[as_of == day]
+    table = pd.DataFrame([
+        {"Currency": str(cur), "Bucket": b,
+         "Open": format_amount(int(at[(at["currency"] == cur) & (at["bucket"] == b)]["open_minor"].sum()), str(cur)),
+         "Invoices": int(at[(at["currency"] == cur) & (at["bucket"] == b)]["invoice_count"].sum()),
+         "minor": int(at[(at["currency"] == cur) & (at["bucket"] == b)]["open_minor"].sum())}
+        for cur in sorted(at["currency"].unique()) for b in BUCKETS])
+    chart = alt.Chart(table).mark_bar().encode(
+        x=alt.X("Bucket:N", sort=BUCKETS, title="days overdue"), y=alt.Y("minor:Q", title="open (minor units)"),
+        color="Currency:N", xOffset="Currency:N", tooltip=["Currency", "Bucket", "Open", "Invoices"])
+    st.caption(f"As of {day}")
+    st.altair_chart(chart, width="stretch")
+    shown = table.drop(columns=["minor"])
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={"Open": money_column()})
+    export_buttons(shown, f"ar-aging-{day}", key="ar")
+
+
+def revenue_drilldown(ctx) -> None:
+    st.subheader("Revenue by client")
+    invoices = queries.read_or_none("fct_invoices", ctx.company_id,
+                                    between={"issue_date": (ctx.period.start, ctx.period.end)})
+    if invoices is None:
+        empty_state("fct_invoices")
+        return
+    if "is_revenue" in invoices:
+        invoices = invoices[invoices["is_revenue"].astype(bool)]
+    if invoices.empty:
+        st.info(f"No invoices issued in {ctx.period.label}.")
+        return
+    base = ctx.company.base_currency
+    name_col = "client_name" if "client_name" in invoices else None
+    invoices["Client"] = (invoices[name_col].astype(str) if name_col
+                          else [f"client {int(c)}" for c in invoices["client_id"]])
+    value_col = "net_base_minor" if "net_base_minor" in invoices and not ctx.show_originals else "net_minor"
+    by_client = (invoices.groupby(["Client"] + (["currency"] if value_col == "net_minor" else []), as_index=False)
+                 [value_col].sum().rename(columns={value_col: "minor"}))
+    currency_of = (lambda r: str(r["currency"])) if value_col == "net_minor" else (lambda r: base)
+    by_client["Revenue"] = [format_amount(int(r["minor"]), currency_of(r)) for _, r in by_client.iterrows()]
+    by_client = by_client.sort_values("minor", ascending=False, kind="stable")
+    pick = alt.selection_point(fields=["Client"], name="client")
+    chart = alt.Chart(by_client).mark_bar().encode(
+        y=alt.Y("Client:N", sort="-x", title=None), x=alt.X("minor:Q", title="net revenue (minor units)"),
+        tooltip=["Client", "Revenue"],
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.4))).add_params(pick)
+    event = st.altair_chart(chart, width="stretch", on_select="rerun", key="client_chart",
+                            selection_mode="client")
+    chosen = [p.get("Client") for p in (event.selection.get("client") or [])] if event else []
+    clients = list(by_client["Client"])
+    picked = st.selectbox("Drill into a client", ["(all clients)"] + clients,
+                          index=clients.index(chosen[0]) + 1 if chosen and chosen[0] in clients else 0,
+                          key="drill_client")
+    originals_note(ctx)
+    rows = invoices if picked == "(all clients)" else invoices[invoices["Client"] == picked]
+    shown = pd.DataFrame({
+        "Invoice": rows["invoice_number"].astype(str), "Client": rows["Client"],
+        "Issued": pd.to_datetime(rows["issue_date"]).dt.strftime("%Y-%m-%d"), "Status": rows["status"].astype(str),
+        "Net": [format_amount(int(v), str(c)) for v, c in zip(rows["net_minor"], rows["currency"], strict=True)],
+        "Due (as invoiced)": [format_amount(int(v), str(c)) for v, c in zip(rows["due_minor"], rows["currency"],
+                                                                             strict=True)],
+    })
+    if "net_base_minor" in rows and not ctx.show_originals:
+        shown["Net"] = [format_amount(int(v), base) for v in rows["net_base_minor"]]
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={"Net": money_column(),
+                                                                         "Due (as invoiced)": money_column()})
+    export_buttons(shown, f"invoices-{ctx.period.key}-{picked}", key="invoices")
+    projects(ctx)
+
+
+def projects(ctx) -> None:
+    st.subheader("Projects")
+    rows = queries.read_or_none("rpt_project_profitability", ctx.company_id)
+    if rows is None:
+        empty_state("rpt_project_profitability")
+        return
+    if rows.empty:
+        st.info("No projects with billed work yet.")
+        return
+    label = rows["project_name"].astype(str) if "project_name" in rows else [f"project {int(p)}"
+                                                                              for p in rows["project_id"]]
+    shown = pd.DataFrame({
+        "Project": label,
+        "Billed": [format_amount(int(v), str(c)) for v, c in zip(rows["billed_minor"], rows["currency"], strict=True)],
+        "Time cost": [format_amount(int(v), str(c)) for v, c in zip(rows["time_cost_minor"], rows["currency"],
+                                                                     strict=True)],
+        "Expenses": [format_amount(int(v), str(c)) for v, c in zip(rows["expense_minor"], rows["currency"],
+                                                                    strict=True)],
+        "Profit": [format_amount(int(v), str(c)) for v, c in zip(rows["profit_minor"], rows["currency"], strict=True)],
+        "Margin": [percent(m) for m in rows["margin_ratio"]],
+    })
+    st.dataframe(shown, hide_index=True, width="stretch",
+                 column_config={c: money_column() for c in ("Billed", "Time cost", "Expenses", "Profit")})
+    export_buttons(shown, "project-profitability", key="projects")
+
+
+def page() -> None:
+    ctx = context()
+    st.title("Executive overview")
+    kpi_tiles(ctx)
+    left, right = st.columns(2)
+    with left:
+        mrr_bridge(ctx)
+    with right:
+        ar_aging(ctx)
+    revenue_drilldown(ctx)
+
+
+page()
