@@ -19,6 +19,7 @@ OPS_TABLES: dict[str, str | None] = {
     "payments": "updated_at", "payment_allocations": "id", "expenses": "updated_at", "accounts": None,
     "journal_entries": "updated_at", "journal_lines": "id", "usage_events": "id",
     "credit_notes": "id", "refunds": "id", "closed_periods": None,
+    "reconciliation_resolutions": "created_at",  # append-only; finance's resolutions flow back (issue 10)
 }
 # Secrets never leave the ops DB.
 EXCLUDED_COLUMNS = {"users": ["password_hash"]}

@@ -35,6 +35,8 @@ class ErpWorldBuilder:
             self._masters(company)
         for invoice in self.facts.invoices:
             self._sales_invoice(invoice)
+        for note in self.facts.credit_notes:
+            self._sales_return(note)
         for payment in self.facts.payments:
             self._payment_entry(payment)
         self._stripe_postings()
@@ -78,7 +80,8 @@ class ErpWorldBuilder:
                              "the ERP sales invoice total differs from the ops invoice total",
                              ops=[inv.number], erpnext=[inv.number])
         paid = sum(p.amount_minor for p in self.facts.payments if inv.number in p.invoice_numbers)
-        outstanding = max(inv.total_minor - paid, 0)
+        credited = sum(c.total_minor for c in self.facts.credit_notes if c.invoice_number == inv.number)
+        outstanding = max(inv.total_minor - credited - paid, 0)
         status = "Paid" if outstanding == 0 else ("Partly Paid" if paid else "Unpaid")
         net = total - inv.tax_minor
         self.docs["Sales Invoice"].append({
@@ -96,6 +99,26 @@ class ErpWorldBuilder:
         self._gl(inv.company_slug, "Sales Invoice", inv.number, inv.issue_date, inv.currency, legs,
                  party=self.customers[inv.client_id])
 
+    def _sales_return(self, note) -> None:
+        """An ops credit note as ERPNext books it: a return Sales Invoice (negative totals) against the original."""
+        company = self.facts.company(note.company_slug)
+        invoice = next(i for i in self.facts.invoices if i.number == note.invoice_number)
+        self.docs["Sales Invoice"].append({
+            "name": note.number, "customer": self.customers[note.client_id], "company": company.name,
+            "posting_date": note.issue_date.isoformat(), "due_date": note.issue_date.isoformat(),
+            "currency": note.currency, "is_return": 1, "return_against": note.invoice_number,
+            "net_total": self._money(-note.net_minor, note.currency),
+            "total_taxes_and_charges": self._money(-note.tax_minor, note.currency),
+            "grand_total": self._money(-note.total_minor, note.currency),
+            "outstanding_amount": self._money(0, note.currency), "status": "Return", "docstatus": 1,
+            "ez360_invoice_id": invoice.id, "creation": stamp(note.issue_date), "modified": stamp(note.issue_date),
+        })
+        legs = [("Debtors", 0, note.total_minor), ("Sales Returns", note.net_minor, 0)]
+        if note.tax_minor:
+            legs.append(("Output Tax", note.tax_minor, 0))
+        self._gl(note.company_slug, "Sales Invoice", note.number, note.issue_date, note.currency, legs,
+                 party=self.customers[note.client_id])
+
     def _payment_entry(self, p) -> None:
         company = self.facts.company(p.company_slug)
         posting = p.received_on + timedelta(days=1) if p.at_month_end else p.received_on
@@ -112,8 +135,16 @@ class ErpWorldBuilder:
             "references": [{"reference_doctype": "Sales Invoice", "reference_name": n} for n in p.invoice_numbers],
             "docstatus": 1, "creation": stamp(posting), "modified": stamp(posting),
         })
+        cancelled = p.reference == self.plan.cancelled_payment_entry
         self._gl(p.company_slug, "Payment Entry", name, posting, p.currency,
-                 [(paid_to, allocated, 0), ("Debtors", 0, allocated)], party=self.customers[p.client_id])
+                 [(paid_to, allocated, 0), ("Debtors", 0, allocated)], party=self.customers[p.client_id],
+                 cancelled=cancelled)
+        if cancelled:  # cancelled by mistake a week later and never re-posted
+            entry = self.docs["Payment Entry"][-1]
+            entry.update(docstatus=2, modified=stamp(posting + timedelta(days=7)))
+            self.plan.record("payment_entry_cancelled_in_erp", p.company_slug, p.currency, p.amount_minor,
+                             "the ERP's payment entry for a Stripe charge was cancelled and never re-posted",
+                             stripe=[p.stripe_charge_id], erpnext=[name])
         if p.at_month_end:
             self.plan.record("timing_difference_month_end", p.company_slug, p.currency, p.amount_minor,
                              "Stripe charged on the month's last day; the ERP booked it on the next month's first",
@@ -187,8 +218,13 @@ class ErpWorldBuilder:
         self._gl(slug, "Journal Entry", name, day, currency, legs)
         return name
 
-    def _gl(self, slug, voucher_type, voucher_no, day, currency, legs, party: str | None = None) -> None:
+    def _gl(self, slug, voucher_type, voucher_no, day, currency, legs, party: str | None = None,
+            cancelled: bool = False) -> None:
+        """GL rows of a voucher; a cancelled voucher keeps its rows and gets reversing ones, all is_cancelled = 1
+        (as ERPNext does on cancel)."""
         company = self.facts.company(slug)
+        if cancelled:
+            legs = list(legs) + [(account, credit, debit) for account, debit, credit in legs]
         for account, debit, credit in legs:
             self.docs["GL Entry"].append({
                 "name": self.ids.frappe("ACC-GLE", day.year), "posting_date": day.isoformat(),
@@ -196,6 +232,7 @@ class ErpWorldBuilder:
                 "credit": self._money(credit, currency), "account_currency": currency,
                 "voucher_type": voucher_type, "voucher_no": voucher_no, "company": company.name,
                 "party_type": "Customer" if party and account == "Debtors" else None,
-                "party": party if account == "Debtors" else None, "is_cancelled": 0, "docstatus": 1,
+                "party": party if account == "Debtors" else None, "is_cancelled": int(cancelled),
+                "docstatus": 1,
                 "creation": stamp(day), "modified": stamp(day),
             })

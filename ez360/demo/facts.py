@@ -59,11 +59,25 @@ class PaymentFact:
 
 
 @dataclass
+class CreditNoteFact:
+    company_slug: str
+    number: str
+    invoice_number: str
+    client_id: int
+    currency: str
+    issue_date: date
+    net_minor: int
+    tax_minor: int
+    total_minor: int
+
+
+@dataclass
 class OpsFacts:
     companies: list[CompanyFact] = field(default_factory=list)
     clients: list[ClientFact] = field(default_factory=list)
     invoices: list[InvoiceFact] = field(default_factory=list)
     payments: list[PaymentFact] = field(default_factory=list)
+    credit_notes: list[CreditNoteFact] = field(default_factory=list)
     logins: list[dict] = field(default_factory=list)
 
     def company(self, slug: str) -> CompanyFact:

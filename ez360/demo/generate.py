@@ -68,7 +68,7 @@ def generate(settings: Settings, seed: int, scale: int, reset: bool = False,
     stripe_data = stripe_builder.build(settings.stripe_api_key.get_secret_value())
     erp_data = ErpWorldBuilder(facts, stripe_builder.books, plan, rng, ids).build(
         settings.erpnext_api_key, settings.erpnext_api_secret.get_secret_value())
-    truth = ground_truth(plan, seed, scale)
+    truth = ground_truth(plan, seed, scale, facts.credit_notes)
     logins = [{**login, "password": settings.demo_password.get_secret_value()} for login in facts.logins]
     files = {name: settings.demo_dir / f"{name}.json" for name in ("stripe", "erpnext", "ground_truth", "logins")}
     for name, payload in (("stripe", stripe_data), ("erpnext", erp_data), ("ground_truth", truth),

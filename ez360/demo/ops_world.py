@@ -24,7 +24,7 @@ from ez360.demo.catalog import (
     WORLD_START,
     CompanySpec,
 )
-from ez360.demo.facts import ClientFact, CompanyFact, InvoiceFact, OpsFacts, PaymentFact
+from ez360.demo.facts import ClientFact, CompanyFact, CreditNoteFact, InvoiceFact, OpsFacts, PaymentFact
 from ez360.demo.ids import IdFactory
 from operational_api.db.audit_trail import Actor, set_actor
 from operational_api.db.models import Client, Company, Invoice, User
@@ -32,6 +32,7 @@ from operational_api.services import companies, invoicing, payments, records, us
 from operational_api.services.ledger import BANK, Leg, post_entry
 
 Progress = Callable[[str], None]
+CREDIT_NOTE_EVERY = 40  # every 40th invoice (bank-paying clients only) is partly credited
 
 
 def month_starts(start: date, end: date) -> list[date]:
@@ -52,6 +53,8 @@ class OpsWorldWriter:
         self.password_hash = password_hash
         self.facts = OpsFacts()
         self._month_end_payment_marked = False
+        self._invoices_written = 0
+        self._credit_pending = False
         set_actor(session, Actor(None, "system:demo-seed"))  # the audit trail names who wrote the demo
 
     def write(self, progress: Progress) -> OpsFacts:
@@ -144,7 +147,21 @@ class OpsWorldWriter:
             invoice.id, spec.slug, client.id, invoice.number, invoice.currency, invoice.issue_date,
             invoice.due_date, invoice.subtotal_minor, invoice.tax_minor, invoice.total_minor,
         ))
+        self._invoices_written += 1
+        self._credit_pending |= self._invoices_written % CREDIT_NOTE_EVERY == CREDIT_NOTE_EVERY // 2
+        if self._credit_pending and not client.pays_by_stripe:
+            self._credit_pending = False
+            self._credit(company, spec, invoice)  # credited and left open: a 1,000 invoice owes 600 after 400 credit
+            return
         self._pay(company, spec, client, invoice)
+
+    def _credit(self, company, spec, invoice: Invoice) -> None:
+        """A credit note of 40% of the invoice, on its issue date (no payment is recorded for it)."""
+        note = invoicing.issue_credit_note(self.s, company, invoice, issue_date=invoice.issue_date,
+                                           amount_minor=invoice.total_minor * 2 // 5, reason="Agreed discount")
+        self.facts.credit_notes.append(CreditNoteFact(
+            spec.slug, note.number, invoice.number, invoice.client_id, note.currency, note.issue_date,
+            note.net_minor, note.tax_minor, note.total_minor))
 
     def _client_row(self, client_id: int) -> Client:
         return self.s.get(Client, client_id)

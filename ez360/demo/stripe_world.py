@@ -16,6 +16,7 @@ from ez360.demo.ids import IdFactory
 
 FEE_RULES = {"USD": (Decimal("2.9"), 30), "EUR": (Decimal("1.5"), 25), "GBP": (Decimal("1.5"), 20),
              "JPY": (Decimal("3.6"), 0)}
+FAILED_PAYOUT_ORDINAL = 5  # the 5th payout of the first account's first currency fails at the bank
 DISPUTE_FEE = {"USD": 1500, "EUR": 1500, "GBP": 1500, "JPY": 2000}
 
 
@@ -35,13 +36,15 @@ class StripeBooks:
     fees: dict[str, tuple[str, int]] = field(default_factory=dict)  # payment ref -> (txn id, fee)
     refunds: list[dict] = field(default_factory=list)
     disputes: list[dict] = field(default_factory=list)
-    payouts: list[dict] = field(default_factory=list)
+    payouts: list[dict] = field(default_factory=list)  # paid payouts (the ERP books them, the bank shows them)
+    failed_payouts: list[dict] = field(default_factory=list)
 
 
 class StripeWorldBuilder:
     def __init__(self, facts: OpsFacts, plan: Plan, rng: random.Random, ids: IdFactory):
         self.facts, self.plan, self.rng, self.ids = facts, plan, rng, ids
         self.books = StripeBooks()
+        self._payout_failed = False
 
     def build(self, api_key: str) -> dict:
         accounts = {}
@@ -177,6 +180,7 @@ class StripeWorldBuilder:
             by_currency[txn["currency"]].append(txn)
         for currency, txns in sorted(by_currency.items()):
             day = WORLD_START + timedelta(days=(4 - WORLD_START.weekday()) % 7)
+            paid_out = 0
             while day <= WORLD_END:
                 cutoff = ts(day, 6)
                 due = [t for t in txns if t["payout"] is None and t["available_on"] <= cutoff]
@@ -193,8 +197,28 @@ class StripeWorldBuilder:
                               "type": "bank_account", "balance_transaction": ptxn["id"], "automatic": True,
                               "metadata": {}}
                     objs["payouts"].append(payout)
-                    self.books.payouts.append({**payout, "company": company, "arrival": arrival})
+                    paid_out += 1
+                    if not self._payout_failed and paid_out == FAILED_PAYOUT_ORDINAL:
+                        txns.append(self._fail(objs, payout, company, arrival))  # swept by a later payout
+                    else:
+                        self.books.payouts.append({**payout, "company": company, "arrival": arrival})
                 day += timedelta(days=7)
+
+    def _fail(self, objs, payout: dict, company: str, arrival: date) -> dict:
+        """The bank refuses the payout: Stripe marks it failed and returns the money to the balance with a
+        `payout_failure` balance transaction, which the next payout sweeps up again (as Stripe does)."""
+        returned = self._balance_txn(objs, "payout_failure", payout["id"], payout["amount"], 0, payout["currency"],
+                                     ts(arrival, 9))
+        returned["reporting_category"] = "payout_reversal"
+        payout.update(status="failed", failure_code="account_closed",
+                      failure_message="The bank account has been closed.",
+                      failure_balance_transaction=returned["id"])
+        self._payout_failed = True
+        self.books.failed_payouts.append({**payout, "company": company, "arrival": arrival})
+        self.plan.record("payout_failed", company, payout["currency"].upper(), payout["amount"],
+                         "the bank refused a payout (account_closed); Stripe returned the money with a "
+                         "payout_failure balance transaction", stripe=[payout["id"], returned["id"]])
+        return returned
 
 
 def charge_currency_ok(charge: dict) -> bool:

@@ -33,7 +33,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Integer, Numer
 
 from ez360.core.warehouse import RAW_SCHEMAS, Warehouse, parse_warehouse_url
 from ingest.ops_source import EXCLUDED_COLUMNS, OPS_TABLES
-from operational_api.db.models import Base
+from operational_api.db.registry import metadata as ops_metadata
 
 RAW_SCHEMA = RAW_SCHEMAS["ops"]
 DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")
@@ -47,7 +47,7 @@ def raw_ops_columns() -> dict[str, list[tuple[str, str]]]:
     """{table: [(column, kind)]} with kind one of bigint, text, boolean, date, timestamptz,
     decimal(p,s), json: the raw copy of every ops table, dlt columns last."""
     tables: dict[str, list[tuple[str, str]]] = {}
-    for table in Base.metadata.sorted_tables:
+    for table in ops_metadata.sorted_tables:
         if table.name not in OPS_TABLES:  # what the ops ingest copies, no more (e.g. no credentials)
             continue
         columns = [

@@ -17,6 +17,8 @@ select
     cast(tax_minor as bigint) as tax_minor,
     cast(total_minor as bigint) as total_minor,
     cast(amount_paid_minor as bigint) as amount_paid_minor,
+    cast(credited_minor as bigint) as credited_minor,
+    deleted_at,
     sent_at,
     created_at,
     updated_at
