@@ -40,6 +40,14 @@ ENTITY_OF: dict[type, str] = {model: name for name, model in AUDITED.items()}
 _ORDER = {name: i for i, name in enumerate(AUDITED)}
 
 
+def register(entity: str, model: type) -> None:
+    """Audit one more model (a model module outside `models` calls this where its class is defined, so any
+    session that can write the model audits it)."""
+    AUDITED[entity] = model
+    ENTITY_OF[model] = entity
+    _ORDER.setdefault(entity, len(_ORDER))
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who is acting: a user (with the request that carried the change) or the system."""
