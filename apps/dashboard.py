@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from apps import header, session
+from apps import header, queries, session
 from apps.pages import visible_pages
 from ez360.core.observability import init_sentry
 from ez360.core.settings import get_settings
@@ -39,6 +39,7 @@ def main() -> None:
     period, comparison, originals = session.choose_period(datetime.now(UTC).date())
     ctx = session.RunContext(viewer, company, period, comparison, originals)
     session.remember(ctx)
+    queries.refresh()
     allowed = visible_pages(ctx)
     with st.sidebar:
         st.caption(f"Signed in as {viewer.name} ({viewer.email}) · {company.role.replace('_', ' ')}")
@@ -48,7 +49,7 @@ def main() -> None:
         st.warning(f"Your role in {company.name} ({company.role}) does not include any dashboard. "
                    "Ask an owner or admin for the viewer or finance role.")
         return
-    page = st.navigation([st.Page(p.path, title=p.title, url_path=p.url_path, icon=p.icon) for p in allowed])
+    page = st.navigation([st.Page(p.path, title=p.title, url_path=p.url_path) for p in allowed])
     header.render(ctx)
     page.run()
 

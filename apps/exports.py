@@ -44,6 +44,6 @@ def export_buttons(frame: pd.DataFrame, name: str, *, key: str) -> None:
     base = slug(name)
     left, right = st.columns(2)
     left.download_button("Download CSV", to_csv(frame), file_name=f"{base}.csv", mime="text/csv",
-                         key=f"{key}-csv", on_click="ignore", icon=":material/download:")
+                         key=f"{key}-csv", on_click="ignore")
     right.download_button("Download XLSX", to_xlsx(frame, name), file_name=f"{base}.xlsx", mime=XLSX_MIME,
-                          key=f"{key}-xlsx", on_click="ignore", icon=":material/download:")
+                          key=f"{key}-xlsx", on_click="ignore")

@@ -67,10 +67,9 @@ def render(ctx: RunContext, now: datetime | None = None) -> None:
     with top[1]:
         current = current_badge(now)
         if current.level == "ok":
-            st.success(current.text, icon=":material/check_circle:")
+            st.success(current.text)
         elif current.level == "empty":
-            st.info(current.text + ("; " + "; ".join(current.reasons) if current.reasons else ""),
-                    icon=":material/hourglass_empty:")
+            st.info(current.text + ("; " + "; ".join(current.reasons) if current.reasons else ""))
         else:
-            st.warning(current.text + ". Check: " + "; ".join(current.reasons), icon=":material/warning:")
+            st.warning(current.text + ". Check: " + "; ".join(current.reasons))
     period_controls(ctx, now.date())

@@ -14,19 +14,17 @@ class PageSpec:
     path: str  # relative to apps/dashboard.py
     title: str
     url_path: str
-    permission: str
-    icon: str
-    platform_only: bool = False
+    permission: str  # no icons: Streamlit would fetch Material Symbols from fonts.gstatic.com
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("views/overview.py", "Executive overview", "overview", "dashboards:kpis", ":material/monitoring:"),
-    PageSpec("views/reconciliation.py", "Reconciliation", "reconciliation", "reconcile", ":material/rule:"),
-    PageSpec("views/revenue.py", "Revenue by month", "revenue", "dashboards:read", ":material/bar_chart:"),
-    PageSpec("views/adoption.py", "Product adoption", "adoption", "dashboards:read", ":material/groups:"),
-    PageSpec("views/health.py", "Data health", "data-health", "dashboards:read", ":material/health_and_safety:"),
+    PageSpec("views/overview.py", "Executive overview", "overview", "dashboards:kpis"),
+    PageSpec("views/reconciliation.py", "Reconciliation", "reconciliation", "reconcile"),
+    PageSpec("views/revenue.py", "Revenue by month", "revenue", "dashboards:read"),
+    PageSpec("views/adoption.py", "Product adoption", "adoption", "dashboards:read"),
+    PageSpec("views/health.py", "Data health", "data-health", "dashboards:read"),
 )
 
 
 def visible_pages(ctx: RunContext) -> list[PageSpec]:
-    return [p for p in PAGES if ctx.company.may(p.permission) and (not p.platform_only or ctx.viewer.platform_admin)]
+    return [p for p in PAGES if ctx.company.may(p.permission)]

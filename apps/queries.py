@@ -27,18 +27,23 @@ def data() -> PublishedData:
     return published(settings.warehouse_url, str(settings.published_dir))
 
 
-@st.cache_data(ttl=5, show_spinner=False)
-def status(warehouse_url: str, published_dir: str) -> PublishStatus:
-    return data().status()
+STATUS_KEY, HEALTH_KEY = "_ez360_status", "_ez360_health"
+
+
+def refresh() -> None:
+    """Read the publish status and the health store once per script run (the entry script calls this first), so
+    a new publish or a failed gate shows on the very next run, and every read of the run uses one run id."""
+    st.session_state[STATUS_KEY] = data().status()
+    st.session_state[HEALTH_KEY] = health()
 
 
 def current_status() -> PublishStatus:
-    settings = get_settings()
-    return status(settings.warehouse_url, str(settings.published_dir))
+    if STATUS_KEY not in st.session_state:
+        st.session_state[STATUS_KEY] = data().status()
+    return st.session_state[STATUS_KEY]
 
 
-@st.cache_data(ttl=5, show_spinner=False)
-def health(warehouse_url: str, published_dir: str) -> dict[str, Any] | None:
+def health() -> dict[str, Any] | None:
     """The health store's rows (HEALTH_CONTRACT), or None when there is no store yet."""
     try:
         from ez360.core.health import HealthStore
@@ -57,8 +62,9 @@ def health(warehouse_url: str, published_dir: str) -> dict[str, Any] | None:
 
 
 def current_health() -> dict[str, Any] | None:
-    settings = get_settings()
-    return health(settings.warehouse_url, str(settings.published_dir))
+    if HEALTH_KEY not in st.session_state:
+        st.session_state[HEALTH_KEY] = health()
+    return st.session_state[HEALTH_KEY]
 
 
 def _ttl() -> int:

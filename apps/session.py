@@ -53,7 +53,8 @@ def current_viewer(settings: Settings) -> Viewer | None:
 
 def here(settings: Settings) -> str:
     """This page's address in the browser, query included (where sign-in sends the visitor back)."""
-    base = (st.context.url or settings.dashboards_base_url + "/").split("?")[0]
+    base = (st.context.url or settings.dashboards_base_url).split("?")[0]
+    base = base if base.endswith("/") else base + "/"
     query = urlencode({k: st.query_params[k] for k in st.query_params})
     return base + (f"?{query}" if query else "")
 

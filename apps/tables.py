@@ -13,7 +13,7 @@ from apps.data import HOW_TO_PUBLISH
 def empty_state(table: str) -> None:
     st.info(f"This part needs the published table `{table}`, which the last published run does not have yet. "
             f"{HOW_TO_PUBLISH} If it still does not appear, the warehouse build does not produce it: tell the "
-            "data team.", icon=":material/info:")
+            "data team.")
 
 
 def month_column(frame: pd.DataFrame) -> str:

@@ -99,11 +99,12 @@ def queue(ctx) -> pd.DataFrame | None:
             st.warning(f"Amount filter ignored: {exc}")
     shown = filter_queue(items, QueueFilter(tuple(pairs), tuple(statuses), tuple(sources), int(age), min_minor,
                                             open_only), datetime.now(UTC).date())
-    st.caption(f"{len(shown)} of {len(items)} items")
-    table = queue_table(shown)
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={"Amount": money_column(), "Difference": money_column()})
-    export_buttons(table, "reconciliation-queue", key="rec-queue")
+    with st.container(key="queue"):
+        st.caption(f"{len(shown)} of {len(items)} items")
+        table = queue_table(shown)
+        st.dataframe(table, hide_index=True, width="stretch",
+                     column_config={"Amount": money_column(), "Difference": money_column()})
+        export_buttons(table, "reconciliation-queue", key="rec-queue")
     return shown
 
 
