@@ -4,6 +4,7 @@ a new publish is seen at once. Callers pass only companies the signed-in viewer 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from apps.data import ALL_COMPANIES, MissingTable, PublishedData, PublishStatus
+from apps.data import ALL_COMPANIES, NothingPublishedYet, PublishedData, PublishStatus
 from ez360.core.settings import get_settings
 
 PLATFORM = "platform"  # the cache-key spelling of ALL_COMPANIES
@@ -84,16 +85,19 @@ def read(table: str, company: int | str, *, columns: Sequence[str] | None = None
          between: dict[str, tuple[Any, Any]] | None = None, equals: dict[str, Any] | None = None,
          order_by: Sequence[str] = ()) -> pd.DataFrame:
     """One company's rows of a published table (`company` = its id, or PLATFORM for platform admins)."""
-    if company != PLATFORM and not isinstance(company, int):
-        raise TypeError("read() takes one company id (int) or PLATFORM")
+    if company != PLATFORM:
+        if isinstance(company, bool) or not isinstance(company, numbers.Integral):
+            raise TypeError(f"read() takes one company id or PLATFORM, not {company!r}")
+        company = int(company)
     return _read(table, company, current_status().last_published_run_id, tuple(columns) if columns else None,
                  tuple((c, lo, hi) for c, (lo, hi) in (between or {}).items()),
                  tuple((equals or {}).items()), tuple(order_by)).copy()
 
 
 def read_or_none(table: str, company: int | str, **kwargs) -> pd.DataFrame | None:
-    """Like read(), but None when the snapshot has no such table yet (the page shows an empty state)."""
+    """Like read(), but None when nothing is published or the snapshot has no such table (the page shows an
+    empty state that says which and what to run)."""
     try:
         return read(table, company, **kwargs)
-    except MissingTable:
+    except NothingPublishedYet:  # MissingTable included
         return None

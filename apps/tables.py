@@ -11,6 +11,12 @@ from apps.data import HOW_TO_PUBLISH
 
 
 def empty_state(table: str) -> None:
+    from apps.queries import current_status
+
+    if not current_status().has_published:
+        st.info(f"Nothing has been published yet. {HOW_TO_PUBLISH} The dashboards show data once a run has passed "
+                "its quality gates.")
+        return
     st.info(f"This part needs the published table `{table}`, which the last published run does not have yet. "
             f"{HOW_TO_PUBLISH} If it still does not appear, the warehouse build does not produce it: tell the "
             "data team.")

@@ -25,7 +25,7 @@ from operational_api.db.models import User
 from operational_api.security import sessions
 from operational_api.services import companies
 from pipelines.publish import publish
-from tests.support.dashboard_marts import build_duckdb
+from tests.support.dashboard_marts import ACME, GLOBEX, build_duckdb
 from tests.support.security_world import World, build_world
 from tests.test_publish import duckdb_settings
 
@@ -167,3 +167,177 @@ def test_staff_have_no_dashboard_and_are_told_why(as_user):
     assert pages_of(at) == set()
     assert "does not include any dashboard" in at.warning[0].value
 
+
+
+# -- figures follow the period, the comparison and the filters ---------------------------------------------
+
+def frame_with(at: AppTest, column: str):
+    """The first table on the page that has this column."""
+    return next(f.value for f in at.dataframe if column in f.value.columns)
+
+
+def tile(at: AppTest, label: str):
+    return next(m for m in at.metric if m.label == label)
+
+
+def test_the_overview_tiles_follow_the_period_and_the_comparison(as_user):
+    june = as_user("acme:viewer", mfa=True)
+    # acme revenue is 100,000 x month number (minor units): June 6,000.00, May 5,000.00
+    assert (tile(june, "Revenue").value, tile(june, "Revenue").delta) == ("6,000.00 USD", "+1,000.00 USD")
+    assert tile(june, "AR").value == "3,000.00 USD"  # a stock: June's own
+    assert tile(june, "NRR").value == "106.0 %"
+    q2 = as_user("acme:viewer", mfa=True, period="2025-Q2")
+    # a flow adds up over the quarter (April+May+June = 4+5+6 = 15 x 1,000.00), a stock takes June
+    assert tile(q2, "Revenue").value == "15,000.00 USD"
+    assert tile(q2, "Revenue").delta == "+9,000.00 USD"  # against Q1: 1+2+3 = 6 x 1,000.00
+    assert tile(q2, "AR").value == "3,000.00 USD"
+    last_year = as_user("acme:viewer", mfa=True, compare="last_year")
+    assert not tile(last_year, "Revenue").delta  # nothing published for June 2024: no delta
+    assert "same period last year" in texts(last_year)
+
+
+def test_changing_the_period_in_the_header_rewrites_the_url_and_the_figures(as_user):
+    at = as_user("acme:viewer", mfa=True)
+    at.selectbox(key="hdr_period").select("2025-03").run()
+    assert at.query_params["period"] == ["2025-03"] or at.query_params["period"] == "2025-03"
+    assert tile(at, "Revenue").value == "3,000.00 USD"
+
+
+def test_the_drill_down_shows_the_rows_of_the_chosen_client_in_base_or_original_currency(as_user):
+    at = as_user("acme:viewer", mfa=True)
+    invoices = at.dataframe[-2].value  # the drill-down table (the projects table is last)
+    assert list(invoices["Invoice"]) == ["AC-2025-00001", "AC-2025-00002", "AC-2025-00003"]  # June only
+    assert list(invoices["Net"]) == ["2,500.00 USD", "1,500.00 USD", "2,000.00 USD"]  # base currency
+    at.selectbox(key="drill_client").select("client 12").run()
+    assert list(at.dataframe[-2].value["Invoice"]) == ["AC-2025-00003"]
+    originals = as_user("acme:viewer", mfa=True, originals="1")
+    assert list(originals.dataframe[-2].value["Net"]) == ["2,500.00 USD", "1,500.00 USD", "1,800.00 EUR"]
+
+
+def test_the_workbench_queue_filters_and_the_candidates_carry_a_flag_per_criterion(as_user):
+    at = as_user("acme:finance", "views/reconciliation.py")
+    queue = frame_with(at, "Pending")
+    assert list(queue["Item"]) == ["ops_payment~stripe_charge:p1", "stripe_payout~erp_bank_transaction:po_1"]
+    at.multiselect(key="q_pair").select("stripe_payout~erp_bank_transaction").run()
+    assert list(frame_with(at, "Pending")["Item"]) == ["stripe_payout~erp_bank_transaction:po_1"]
+    at.multiselect(key="q_pair").unselect("stripe_payout~erp_bank_transaction").run()
+    at.text_input(key="q_amount").input("500").run()  # at least 500.00 USD: only the payout (964.65)
+    assert list(frame_with(at, "Pending")["Item"]) == ["stripe_payout~erp_bank_transaction:po_1"]
+    at.text_input(key="q_amount").input("").run()
+    at.toggle(key="q_open").set_value(False).run()
+    assert len(frame_with(at, "Pending")) == 3  # the matched item too
+    at.selectbox(key="q_item").select("ops_payment~stripe_charge:p1").run()
+    candidates = frame_with(at, "Candidate")
+    assert list(candidates["Candidate"]) == ["stripe ch_1", "stripe ch_9"]
+    assert list(candidates["amount"]) == ["✗", "✓"] and list(candidates["date"]) == ["✓", "✗"]
+    assert "Net check passes" in texts(at) and "964.65 USD" in texts(at)
+
+
+def test_the_payout_net_check_is_recomputed_from_its_balance_transactions():
+    import pandas as pd
+
+    from apps.reconcile import payout_check
+
+    payout = pd.Series({"payout_id": "po_1", "currency": "USD", "amount_minor": 96_465,
+                        "balance_transaction_id": "txn_po1"})
+    txs = pd.DataFrame({"balance_transaction_id": ["a", "b", "txn_po1"],
+                        "reporting_category": ["charge", "fee", "payout"], "amount_minor": [100_000, -3_500, -96_465],
+                        "fee_minor": [0, 0, 0], "net_minor": [100_000, -3_500, -96_465]})
+    check = payout_check(payout, txs)
+    assert (check.net_minor, check.matches) == (96_500, False)  # 35 cents missing: the check fails
+    assert list(check.by_category["Net"]) == ["1,000.00 USD", "-35.00 USD"]
+
+
+# -- tenancy -----------------------------------------------------------------------------------------------
+
+GLOBEX_FIGURES = ("42,000.00", "7,000.00 EUR", "9,999.99", "GL-2025", "globex_only_feature", "ch_g", "po_g",
+                  "7,770.00")
+
+
+@pytest.mark.parametrize(("who", "page"), [
+    ("acme:viewer", None), ("acme:finance", "views/reconciliation.py"), ("acme:viewer", "views/adoption.py"),
+    ("acme:viewer", "views/revenue.py"), ("acme:finance", "views/health.py")])
+def test_a_user_of_acme_never_sees_globex_rows_even_when_the_url_names_globex(as_user, who, page):
+    at = as_user(who, page, mfa=True, company=str(GLOBEX))
+    shown = texts(at)
+    assert "Acme" in shown
+    for figure in GLOBEX_FIGURES:
+        assert figure not in shown, figure
+    assert at.query_params["company"] in ("1", ["1"])  # the URL is corrected to the viewer's company
+
+
+def test_the_platform_admin_switches_company_and_sees_the_platform_wide_adoption(as_user):
+    at = as_user("platform", "views/revenue.py", mfa=True)
+    assert {"Acme", "Globex"} <= {s.value for s in at.subheader}
+    at.selectbox(key="company_switcher").select(GLOBEX).run()
+    at.switch_page("views/overview.py").run()
+    assert tile(at, "Revenue").value == "42,000.00 EUR"  # globex: 7 x 100,000 x 6 minor units of EUR
+    at.switch_page("views/adoption.py").run()
+    at.toggle(key="adoption_platform").set_value(True).run()
+    assert next(m for m in at.metric if m.label == "MAU").value == "63"  # the platform row (company_id null)
+
+
+def test_the_data_access_layer_reads_only_the_company_it_is_given(dashboards):
+    from apps.data import ALL_COMPANIES, PublishedData
+    from ez360.core.settings import Settings
+
+    data = PublishedData(Settings(_env_file=None, warehouse_url=dashboards.env["EZ360_WAREHOUSE_URL"],
+                                  published_dir=dashboards.env["EZ360_PUBLISHED_DIR"]))
+    for table in ("fct_invoices", "fct_reconciliation_items", "rpt_executive_kpis_month", "rpt_active_users_daily"):
+        assert set(data.read(table, [ACME])["company_id"]) == {ACME}, table
+        assert set(data.read(table, [GLOBEX])["company_id"]) == {GLOBEX}, table
+    assert len(data.read("rpt_active_users_daily", ALL_COMPANIES)) == 4
+    with pytest.raises(ValueError, match="needs the company"):
+        data.read("fct_invoices", [])
+    with pytest.raises(ValueError, match="plain identifier"):
+        data.read("fct_invoices; drop table x", [ACME])
+
+
+def test_nothing_published_tells_the_user_what_to_run(as_user, monkeypatch, tmp_path):
+    monkeypatch.setenv("EZ360_PUBLISHED_DIR", str(tmp_path / "empty"))
+    core_settings.get_settings.cache_clear()
+    at = as_user("acme:viewer", "views/revenue.py", mfa=True)
+    assert "Nothing has been published yet" in texts(at) and "ez360 pipeline run" in texts(at)
+    assert not at.exception and not at.metric
+
+
+# -- exports and the badge ---------------------------------------------------------------------------------
+
+def test_exports_hold_exactly_the_rows_and_text_shown():
+    import csv
+    import io
+
+    import openpyxl
+    import pandas as pd
+
+    from apps.exports import to_csv, to_xlsx
+
+    shown = pd.DataFrame({"Invoice": ["AC-1", "AC-2"], "Net": ["1,234.50 USD", "0.345 KWD"]})
+    assert list(csv.DictReader(io.StringIO(to_csv(shown).decode()))) == [
+        {"Invoice": "AC-1", "Net": "1,234.50 USD"}, {"Invoice": "AC-2", "Net": "0.345 KWD"}]
+    sheet = openpyxl.load_workbook(io.BytesIO(to_xlsx(shown, "invoices"))).active
+    assert [[c.value for c in row] for row in sheet.iter_rows()] == [
+        ["Invoice", "Net"], ["AC-1", "1,234.50 USD"], ["AC-2", "0.345 KWD"]]
+
+
+def test_the_freshness_badge_names_a_stale_source_a_partial_run_and_a_blocking_gate():
+    from datetime import UTC, datetime, timedelta
+
+    from apps.freshness import badge
+
+    now = datetime(2025, 7, 1, 12, tzinfo=UTC)
+    fresh = badge(now, published_at=now - timedelta(hours=1), published_run="r1",
+                  latest_run={"run_id": "r1", "status": "published"},
+                  sources=[{"source": "ops", "last_success_at": now - timedelta(hours=1)}])
+    assert fresh.level == "ok" and "1 h ago" in fresh.text
+    warned = badge(now, published_at=now - timedelta(hours=2), published_run="r1",
+                   latest_run={"run_id": "r2", "status": "gate_failed",
+                               "blocked_by": ["gate expect_positive on marts.fct_invoices"]},
+                   sources=[{"source": "stripe", "last_success_at": now - timedelta(days=3),
+                             "last_error": "HTTP 401"}])
+    assert warned.level == "warning" and "last good run r1" in warned.text
+    assert any("gate expect_positive on marts.fct_invoices" in r for r in warned.reasons)
+    assert any("source stripe is stale" in r and "HTTP 401" in r for r in warned.reasons)
+    partial = badge(now, published_at=now, published_run="r1",
+                    latest_run={"run_id": "r3", "status": "partial", "blocked_by": ["source erpnext"]})
+    assert partial.reasons == ("the last run r3 was partial: source erpnext",)
