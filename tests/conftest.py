@@ -29,3 +29,26 @@ def ops_db(empty_ops_db) -> str:
     """The ops DB on each engine, migrated to head."""
     schema.upgrade(empty_ops_db)
     return empty_ops_db
+
+
+# --- One demo universe per warehouse engine and session, ingested and built by dbt (warehouse issue 10).
+# Build once, read in many tests: analytics, orchestration and dashboards tests may reuse these.
+@pytest.fixture(scope="session")
+def warehouse_world_duckdb(tmp_path_factory):
+    from tests.support.warehouse_world import build_warehouse_world
+
+    return build_warehouse_world(tmp_path_factory.mktemp("warehouse_world_duckdb"), "duckdb")
+
+
+@pytest.fixture(scope="session")
+def warehouse_world_postgres(tmp_path_factory):
+    from tests.support.warehouse_world import build_warehouse_world
+
+    with temporary_database("ez360_wh_world") as url:
+        yield build_warehouse_world(tmp_path_factory.mktemp("warehouse_world_postgres"), "postgres", url)
+
+
+@pytest.fixture(scope="session", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse_world(request):
+    """The demo world's warehouse on each engine (DuckDB, PostgreSQL), built once per session."""
+    return request.getfixturevalue(f"warehouse_world_{request.param}")

@@ -168,10 +168,14 @@ def test_every_raw_ops_table_is_a_source_whose_dagster_asset_key_is_the_ingest_a
         assert source["schema"] == "raw_ops"
         assert default_asset_key_fn(source).path == ["raw_ops", table]
     models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
-    assert {name: node["schema"] for name, node in models.items()} == {
-        "stg_ops__companies": "staging", "stg_ops__clients": "staging", "stg_ops__invoices": "staging",
-        "stg_ops__payments": "staging", "rpt_revenue_by_company_month": "marts",
-    }
+    layers = {name: node["schema"] for name, node in models.items()}
+    assert {"stg_ops__companies": "staging", "stg_ops__clients": "staging", "stg_ops__invoices": "staging",
+            "stg_ops__payments": "staging", "rpt_revenue_by_company_month": "marts"}.items() <= layers.items()
+    # dbt Labs' layers: stg_<source>__* views in staging, int_* in intermediate, fct_/dim_/rpt_ tables in marts
+    for name, schema in layers.items():
+        prefix = name.split("_")[0]
+        assert schema == {"stg": "staging", "int": "intermediate"}.get(prefix, "marts"), (name, schema)
+        assert prefix in ("stg", "int", "fct", "dim", "rpt"), name
     undocumented = [f"{name}.{column}" for name, node in models.items()
                     for column, spec in node["columns"].items() if not spec["description"]]
     assert all(node["description"] for node in models.values()) and not undocumented, undocumented

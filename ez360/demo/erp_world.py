@@ -113,7 +113,7 @@ class ErpWorldBuilder:
             "outstanding_amount": self._money(0, note.currency), "status": "Return", "docstatus": 1,
             "ez360_invoice_id": invoice.id, "creation": stamp(note.issue_date), "modified": stamp(note.issue_date),
         })
-        legs = [("Debtors", 0, note.total_minor), ("Sales Returns", note.net_minor, 0)]
+        legs = [("Debtors", 0, note.total_minor), ("Sales", note.net_minor, 0)]  # ERPNext debits the income account
         if note.tax_minor:
             legs.append(("Output Tax", note.tax_minor, 0))
         self._gl(note.company_slug, "Sales Invoice", note.number, note.issue_date, note.currency, legs,
