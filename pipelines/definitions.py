@@ -1,27 +1,40 @@
-"""The Dagster code location: `dagster-webserver -m pipelines.definitions` and `ez360 pipeline run`."""
+"""The Dagster code location: `dagster-webserver -m pipelines.definitions` and `ez360 pipeline run`.
+
+Built from small modules, each returning its own definitions:
+  pipelines/sources/<source>.py   ingest assets (raw tables) per source, the inbox sensor
+  pipelines/warehouse/            dbt models (sources keyed to the ingest assets), the published-mart list
+  pipelines/gates/                blocking quality gates from quality/gates.py (raw tables, published marts)
+  pipelines/publishing/           the one publish step that swaps every published mart together
+  pipelines/monitoring/           run-status sensors -> publish log, alerts, stale-data sensor
+  pipelines/automation/           job, schedules, freshness checks
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from ez360.core.observability import init_sentry
-from ez360.core.settings import get_settings
-from pipelines.dbt_assets import dbt_resource, warehouse_models
-from pipelines.gate_and_publish import published_revenue, revenue_mart_gate
-from pipelines.ingest_assets import ingest_erpnext, ingest_files, ingest_ops, ingest_stripe
-from pipelines.settings_resource import Ez360Settings
+from ez360.core.settings import Settings, get_settings
+from pipelines import automation, gates, monitoring, publishing, sources, warehouse
+from pipelines.resources import Ez360Resource
 
-init_sentry(get_settings(), "pipelines")
+FIRST_TABLE = {"ops": "companies", "stripe": "charges", "erpnext": "gl_entry", "files": "loaded_files"}
 
-# DuckDB takes one writer at a time, so the steps of a run go one after another.
-full_refresh = dg.define_asset_job("ez360_full_pipeline", selection=dg.AssetSelection.all(),
-                                   executor_def=dg.in_process_executor,
-                                   description="Ingest every source, build the warehouse, gate and publish")
 
-defs = dg.Definitions(
-    assets=[ingest_ops, ingest_stripe, ingest_erpnext, ingest_files, warehouse_models, published_revenue],
-    asset_checks=[revenue_mart_gate],
-    jobs=[full_refresh],
-    schedules=[dg.ScheduleDefinition(job=full_refresh, cron_schedule="0 * * * *", name="hourly_refresh")],
-    resources={"dbt": dbt_resource(), "ez360": Ez360Settings()},
-)
+def build_definitions(settings: Settings) -> dg.Definitions:
+    published = warehouse.published_marts()
+    return dg.Definitions.merge(
+        sources.definitions(),
+        warehouse.definitions(),
+        gates.definitions(published),
+        publishing.definitions(published),
+        monitoring.definitions(sources.SOURCES),
+        automation.definitions(FIRST_TABLE, settings.source_stale_after_minutes,
+                               settings.published_stale_after_minutes),
+        dg.Definitions(resources={"ez360": Ez360Resource.from_settings(settings)}),
+    )
+
+
+_settings = get_settings()
+init_sentry(_settings, "pipelines")
+defs = build_definitions(_settings)

@@ -1,8 +1,15 @@
-"""Runs the full pipeline in this process against a persistent Dagster instance, so runs show in the UI."""
+"""Runs the pipeline in this process against a persistent Dagster instance, so runs show in the UI.
+
+The run is recorded in the publish log by the same `finish_run` the daemon's run-status sensors call.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,8 +17,9 @@ import dagster as dg
 import yaml
 
 from ez360.core.settings import Settings
-from ez360.core.warehouse import parse_warehouse_url
-from pipelines.publish import record_gate_failure
+from pipelines.lock import PipelineBusy, busy_message, holder
+
+SELECTABLE = ("ops", "stripe", "erpnext", "files")
 
 
 @dataclass
@@ -21,6 +29,9 @@ class PipelineOutcome:
     materialized: list[str] = field(default_factory=list)
     failed_checks: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
+    status: str = ""
+    blocked_by: list[str] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def published(self) -> bool:
@@ -42,28 +53,84 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
-def run_pipeline(settings: Settings) -> PipelineOutcome:
-    prepare_dagster_home(settings)
-    from pipelines.definitions import defs  # imported late: loading parses the dbt project
-    from pipelines.gate_and_publish import GATE_CHECK
+def selection_for(defs: dg.Definitions, select: str | None) -> list[dg.AssetKey] | None:
+    """`ops`/`stripe`/`erpnext`/`files` = that source's raw tables; a group name (raw_stripe, warehouse,
+    published) = its assets; None = everything."""
+    if not select:
+        return None
+    graph = defs.resolve_asset_graph()
+    group = select if select not in SELECTABLE else f"raw_{select}"
+    keys = [key for key in graph.get_all_asset_keys() if graph.get(key).group_name == group]
+    if not keys:
+        groups = sorted({graph.get(k).group_name for k in graph.get_all_asset_keys()})
+        raise ValueError(f"nothing to run for --select {select!r}: choose a source ({', '.join(SELECTABLE)}) "
+                         f"or a group ({', '.join(groups)})")
+    return keys
 
+
+class _Progress:
+    """Reports each step as it starts and ends, read from the instance's event log while the run executes."""
+
+    _KINDS = {"STEP_START": "running", "STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED", "STEP_SKIPPED": "skipped"}
+
+    def __init__(self, instance: dg.DagsterInstance, token: str, report: Callable[[str], None]):
+        self.instance, self.token, self.report = instance, token, report
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> _Progress:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    def _watch(self) -> None:
+        seen = 0
+        run_id = None
+        while not self.stop.wait(0.5):
+            if run_id is None:
+                runs = self.instance.get_runs(filters=dg.RunsFilter(tags={"ez360/cli_token": self.token}), limit=1)
+                run_id = runs[0].run_id if runs else None
+                continue
+            entries = [e for e in self.instance.all_logs(run_id) if e.dagster_event is not None
+                       and e.dagster_event.event_type_value in self._KINDS]
+            for entry in entries[seen:]:
+                event = entry.dagster_event
+                self.report(f"{event.step_key}: {self._KINDS[event.event_type_value]}")
+            seen = len(entries)
+
+
+def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bool = False,
+                 progress: Callable[[str], None] | None = None) -> PipelineOutcome:
+    """Run the whole pipeline (or `select`: a source or an asset group) in this process; refused with
+    PipelineBusy while another run holds the warehouse."""
+    info = holder(settings.published_dir)
+    if info is not None:
+        raise PipelineBusy(busy_message(info))
+    prepare_dagster_home(settings)
+    from pipelines.definitions import build_definitions  # imported late: loading parses the dbt project
+    from pipelines.monitoring import finish_run
+    from pipelines.resources import Ez360Resource
+
+    defs = build_definitions(settings)
+    resource = Ez360Resource.from_settings(settings)
+    tags = {"ez360/trigger": "cli", "ez360/cli_token": uuid.uuid4().hex}
+    if full_refresh:
+        from pipelines.warehouse.dbt import FULL_REFRESH_TAG
+        tags[FULL_REFRESH_TAG] = "true"
     with dg.DagsterInstance.get() as instance:
         job = defs.resolve_job_def("ez360_full_pipeline")
         # step-by-step events stay in the instance (Dagster UI); the terminal shows warnings and errors only
         quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet)
+        watcher = _Progress(instance, tags["ez360/cli_token"], progress) if progress else contextlib.nullcontext()
+        with watcher:
+            result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet, tags=tags,
+                                            asset_selection=selection_for(defs, select),
+                                            resources={"ez360": resource})
+        outcome = finish_run(instance, result.run_id, resource)
         materialized = sorted({e.asset_key.to_user_string() for e in result.get_asset_materialization_events()})
-        failed_checks = sorted(
-            f"{e.asset_check_key.asset_key.to_user_string()}:{e.asset_check_key.name}"
-            for e in result.get_asset_check_evaluations() if not e.passed
-        )
-        failed_steps = sorted({e.step_key for e in result.all_events if e.is_step_failure})
-        outcome = PipelineOutcome(result.success and not failed_checks, result.run_id, materialized, failed_checks,
-                                  failed_steps)
-    if not outcome.published and not any(check.endswith(f":{GATE_CHECK}") for check in failed_checks):
-        # the gate records its own failures; any other stop before publishing (ingest, dbt and its tests) is
-        # said here, so the dashboards keep the last good data and tell why it is not newer
-        reasons = [f"step {step}" for step in failed_steps] + [f"check {check}" for check in failed_checks]
-        record_gate_failure(parse_warehouse_url(settings.warehouse_url), settings.published_dir, outcome.run_id,
-                            reasons or ["run did not complete"])
-    return outcome
+    failed_checks = outcome.failed_checks
+    return PipelineOutcome(result.success and not failed_checks, result.run_id, materialized, failed_checks,
+                           outcome.failed_steps, outcome.status, outcome.blocked_by, outcome.stage_seconds)

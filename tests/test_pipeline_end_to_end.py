@@ -6,6 +6,7 @@ warehouse and Dagster's storage, as production does.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from datetime import date
@@ -15,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from apps.data import PublishedData
 from ez360.cli.app import sandboxes_running
+from ez360.core.health import HealthStore
 from ez360.demo.generate import generate
 from pipelines.run import run_pipeline
 from tests.support.platform import configure
@@ -76,7 +78,7 @@ def add_negative_revenue_invoice(settings) -> None:
     engine.dispose()
 
 
-def duplicate_a_raw_invoice(settings) -> None:
+def duplicate_a_raw_invoice(settings) -> int:
     from ez360.core.warehouse import parse_warehouse_url
 
     engine = create_engine(parse_warehouse_url(settings.warehouse_url).sqlalchemy_url())
@@ -86,6 +88,34 @@ def duplicate_a_raw_invoice(settings) -> None:
         row["_dlt_id"] = "duplicate-row-1"
         _insert_raw_invoice(conn, row)
     engine.dispose()
+    return int(row["id"])
+
+
+def bad_company_id(settings) -> int:
+    from ez360.core.warehouse import parse_warehouse_url
+
+    engine = create_engine(parse_warehouse_url(settings.warehouse_url).sqlalchemy_url())
+    with engine.connect() as conn:
+        company = conn.execute(text("select company_id from raw_ops.invoices where id = 999999")).scalar()
+    engine.dispose()
+    return int(company)
+
+
+def published_fingerprint(settings) -> str:
+    """The published data as bytes: the DuckDB snapshot file, or every published table's rows on PostgreSQL."""
+    from ez360.core.published import snapshot_path
+    from ez360.core.warehouse import parse_warehouse_url
+
+    warehouse = parse_warehouse_url(settings.warehouse_url)
+    if warehouse.kind == "duckdb":
+        return hashlib.sha256(snapshot_path(settings.published_dir).read_bytes()).hexdigest()
+    engine = create_engine(warehouse.sqlalchemy_url())
+    with engine.connect() as conn:
+        tables = conn.execute(text("select table_name from information_schema.tables where table_schema = "
+                                   "'published' and table_name <> 'publish_log' order by 1")).scalars().all()
+        dump = {t: sorted(map(str, conn.execute(text(f'select * from published."{t}"')).all())) for t in tables}
+    engine.dispose()
+    return hashlib.sha256(json.dumps(dump).encode()).hexdigest()
 
 
 def _run(settings):
@@ -122,25 +152,39 @@ def check_the_whole_slice(settings):
     assert raw_counts(settings, "raw_ops", ["invoices", "payments", "usage_events"]) == counts_before
     assert published_revenue(settings) == expected
 
-    # a failing gate keeps the last good data published and says so
+    # a failing gate keeps the last good data published, byte for byte, and says so with sample keys
+    before = published_fingerprint(settings)
     add_negative_revenue_invoice(settings)
     gated = _run(settings)
-    assert not gated.success and not gated.published
-    assert gated.failed_checks == ["marts/rpt_revenue_by_company_month:gx_revenue_mart_gate"]
+    assert not gated.success and not gated.published and gated.status == "gate_failed"
+    assert gated.failed_checks == ["marts/rpt_revenue_by_company_month:gate_marts__rpt_revenue_by_company_month"]
+    assert gated.blocked_by == ["gate gate_marts__rpt_revenue_by_company_month on marts.rpt_revenue_by_company_month"]
     assert published_revenue(settings) == expected
+    assert published_fingerprint(settings) == before
     status = PublishedData(settings).status()
     assert status.latest_attempt_failed and status.last_published_run_id == second.run_id
     assert status.failed_checks
+    health = HealthStore.from_settings(settings)
+    [failed] = health.failed_gates(gated.run_id)
+    negative = [f for f in failed["failures"] if f["column"] == "gross_revenue_minor"]
+    assert negative and negative[0]["unexpected_count"] == 1
+    assert negative[0]["sample_keys"][0].startswith(f"{bad_company_id(settings)}|2031-01-01")
+    assert health.run(gated.run_id)["status"] == "gate_failed"
+    assert health.last_published()["run_id"] == second.run_id
 
-    # a stop before the gate (here dbt's own tests refuse a duplicated raw row) is reported the same way
-    duplicate_a_raw_invoice(settings)
+    # a stop before dbt (here the raw gate refuses a duplicated invoice id) is reported the same way
+    duplicate_id = duplicate_a_raw_invoice(settings)
     stopped = _run(settings)
-    assert not stopped.published and "warehouse_models" in stopped.failed_steps
+    assert not stopped.published and stopped.status == "gate_failed"
+    assert "gate gate_raw_ops__invoices on raw_ops.invoices" in stopped.blocked_by
     status = PublishedData(settings).status()
     assert status.latest_attempt_failed and status.last_attempt_run_id == stopped.run_id
-    assert status.failed_checks[0] == "step warehouse_models"
-    assert any("unique_stg_ops__invoices_invoice_id" in check for check in status.failed_checks)
+    [raw_gate] = health.failed_gates(stopped.run_id)
+    unique = [f for f in raw_gate["failures"] if f["expectation"] == "expect_column_values_to_be_unique"]
+    assert unique[0]["unexpected_count"] == 2 and unique[0]["sample_keys"] == [str(duplicate_id)] * 2
     assert published_revenue(settings) == expected
+    assert published_fingerprint(settings) == before
+    health.close()
 
 
 def test_whole_slice_on_embedded_defaults(tmp_path, monkeypatch):

@@ -91,31 +91,58 @@ def sandboxes_running(settings: Settings) -> Iterator[None]:
         processes.stop(procs)
 
 
-def run_pipeline_with_progress(settings: Settings):
+def run_pipeline_with_progress(settings: Settings, select: str | None = None, full_refresh: bool = False):
+    from pipelines.lock import PipelineBusy
     from pipelines.run import run_pipeline
 
-    with sandboxes_running(settings), console.status("running the pipeline: ingest, dbt build, gate, publish"):
-        outcome = run_pipeline(settings)
+    with sandboxes_running(settings), console.status("running the pipeline: ingest, gates, dbt build, publish") as st:
+        def progress(line: str) -> None:
+            st.update(f"pipeline: {line}")
+            console.print(f"  {line}")
+
+        try:
+            outcome = run_pipeline(settings, select=select, full_refresh=full_refresh, progress=progress)
+        except PipelineBusy as exc:
+            raise _fail(str(exc)) from None
+        except ValueError as exc:  # an unknown --select
+            raise _fail(str(exc), 2) from None
     groups: dict[str, int] = {}
     for key in outcome.materialized:
         groups[key.split("/")[0]] = groups.get(key.split("/")[0], 0) + 1
     console.print("materialized " + ", ".join(f"{group} ({count})" for group, count in groups.items()))
-    if outcome.failed_checks:
-        console.print(f"[yellow]gate failed, last good data kept published:[/yellow] {outcome.failed_checks}")
+    console.print("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in sorted(outcome.stage_seconds.items())))
+    if outcome.blocked_by:
+        console.print(f"[yellow]not published, last good data kept:[/yellow] {'; '.join(outcome.blocked_by)}")
     if outcome.failed_steps:
-        console.print(f"[red]failed steps:[/red] {outcome.failed_steps} (details in the Dagster UI, run "
-                      f"{outcome.run_id})")
+        console.print(f"[red]failed steps:[/red] {outcome.failed_steps} (details: `ez360 pipeline status`, and the "
+                      f"Dagster UI, run {outcome.run_id})")
     return outcome
 
 
 @pipeline_app.command("run")
-def pipeline_run() -> None:
-    """Materialize every asset: ingest ops/Stripe/ERPNext, dbt build, quality gate, publish."""
+def pipeline_run(select: str = typer.Option(None, "--select", help="Only this source (ops, stripe, erpnext, "
+                                                                    "files) or asset group (warehouse, published)"),
+                 full_refresh: bool = typer.Option(False, "--full-refresh", help="dbt --full-refresh")) -> None:
+    """Materialize every asset: ingest, raw gates, dbt build, mart gates, publish (or only --select)."""
     settings = load_settings()
-    outcome = run_pipeline_with_progress(settings)
+    outcome = run_pipeline_with_progress(settings, select, full_refresh)
     if not outcome.success:
-        raise _fail(f"pipeline run {outcome.run_id} did not complete")
-    console.print(f"[green]pipeline run {outcome.run_id} published[/green] to {settings.published_dir}")
+        raise _fail(f"pipeline run {outcome.run_id} {outcome.status or 'did not complete'}")
+    where = f"published to {settings.published_dir}" if outcome.published else "finished (nothing to publish)"
+    console.print(f"[green]pipeline run {outcome.run_id} {where}[/green]")
+
+
+@pipeline_app.command("status")
+def pipeline_status(runs: int = typer.Option(10, help="How many recent runs to list")) -> None:
+    """Last runs, each source's freshness, gate results with failing keys, what is published and when."""
+    from ez360.cli.pipeline_status import render_status
+    from ez360.core.health import HealthStore
+
+    store = HealthStore.from_settings(load_settings())
+    try:
+        render_status(store, console, runs)
+    finally:
+        store.close()
 
 
 def _serve(sup, names: list[str], host: str | None, port: int | None) -> None:

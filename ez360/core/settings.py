@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     login_ip_lockout_threshold: int = Field(50, ge=2)
     login_failure_window_minutes: float = Field(60.0, gt=0, description="failures older than this are forgotten")
 
+    # --- pipeline alerts and freshness (pipelines/monitoring) ---
+    alert_webhook_url: str = Field("", description="Slack-compatible incoming webhook for pipeline alerts; empty = off")
+    alert_email_to: str = Field("", description="comma-separated addresses for pipeline alerts (via the SMTP server)")
+    source_stale_after_minutes: int = Field(180, ge=1, description="a source not loaded for this long is stale")
+    published_stale_after_minutes: int = Field(180, ge=1, description="published data older than this is stale")
+
     # --- web app (operational_api/web) ---
     dashboards_public_url: str = Field("", description="address of the dashboards linked from the web app; "
                                                        "empty = http://{host}:{dashboards_port}")

@@ -1,0 +1,205 @@
+"""Every gated table, declared as data: THE one list the pipeline builds its blocking checks from.
+
+    GATES["raw_ops.invoices"] -> Gate(layer="raw", keys=("id",), suite=...)
+
+* Raw tables: schema, keys unique and not null, currencies valid, amounts integral, timestamps sane, row count
+  within bounds of the previous load; each source's `_quarantine` share under a threshold.
+* Published marts: every model under `dbt_project/models/marts/` is published (pipelines/warehouse reads the
+  list from dbt's manifest), and a published mart without an entry here gets a gate that always fails, so a
+  new mart cannot reach a dashboard ungated (tests/test_quality_registry.py fails first).
+
+Adding a mart's gate = one `mart(...)` line below, with its identity expectations in quality/suites.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+
+from ez360.core.money import CURRENCY_EXPONENTS
+from quality import suites
+
+# row-count bounds against the last load that passed its gate: fewer than half, or more than 10x + 1000, fails
+ROW_COUNT_MIN_RATIO = 0.5
+ROW_COUNT_MAX_RATIO = 10
+ROW_COUNT_MAX_SLACK = 1000
+# share of a load's records quarantined above which the source's gate fails
+QUARANTINE_MAX_SHARE = 0.05
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class GateContext:
+    """What a suite may depend on besides the table: the run's clock and history."""
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    previous_row_count: int | None = None  # at the last passing gate of this table
+    load_started_at: datetime | None = None  # quarantine gates: records quarantined since
+    rows_loaded: int | None = None  # quarantine gates: records landed in that load
+    engine: str = "duckdb"  # "duckdb" | "postgres": for the few SQL spellings that differ
+
+
+@dataclass(frozen=True)
+class Gate:
+    table: str  # "schema.table"
+    layer: Literal["raw", "mart"]
+    suite: Callable[[GateContext], gx.ExpectationSuite]
+    keys: tuple[str, ...] = ()
+    optional: bool = False  # may not exist yet (a source that has landed nothing in it): passes when absent
+    description: str = ""
+
+    @property
+    def schema_name(self) -> str:
+        return self.table.split(".")[0]
+
+    @property
+    def table_name(self) -> str:
+        return self.table.split(".")[1]
+
+    @property
+    def check_name(self) -> str:
+        return "gate_" + self.table.replace(".", "__")
+
+    @property
+    def source(self) -> str | None:
+        return self.schema_name.removeprefix("raw_") if self.layer == "raw" else None
+
+
+_CURRENCIES = sorted({*CURRENCY_EXPONENTS, *(c.lower() for c in CURRENCY_EXPONENTS)})
+
+
+def raw_suite(name: str, keys: tuple[str, ...], *, currencies: tuple[str, ...] = (), amounts: tuple[str, ...] = (),
+              timestamps: tuple[str, ...] = (), epoch_seconds: tuple[str, ...] = (),
+              columns: tuple[str, ...] = ()) -> Callable[[GateContext], gx.ExpectationSuite]:
+    """A raw table's suite: required columns present, keys complete and unique, currencies ISO 4217,
+    amounts (minor units) integral, timestamps between 2000 and tomorrow, row count near the last load's."""
+
+    def build(ctx: GateContext) -> gx.ExpectationSuite:
+        latest = ctx.now + timedelta(days=2)
+        expectations: list[gxe.Expectation] = [
+            *(gxe.ExpectColumnToExist(column=c) for c in dict.fromkeys((*keys, *columns, *currencies, *amounts))),
+            *(gxe.ExpectColumnValuesToNotBeNull(column=k) for k in keys),
+            (gxe.ExpectColumnValuesToBeUnique(column=keys[0]) if len(keys) == 1
+             else gxe.ExpectCompoundColumnsToBeUnique(column_list=list(keys))),
+            *(gxe.ExpectColumnValuesToBeInSet(column=c, value_set=_CURRENCIES) for c in currencies),
+            *(gxe.UnexpectedRowsExpectation(
+                description=f"{c} is integral (minor units)",
+                unexpected_rows_query=f"SELECT {', '.join(keys)}, {c} FROM {{batch}} "
+                                      f"WHERE {c} IS NOT NULL AND {c} <> FLOOR({c})") for c in amounts),
+            *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=EARLIEST_TIMESTAMP, max_value=latest)
+              for c in timestamps),
+            *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=int(EARLIEST_TIMESTAMP.timestamp()),
+                                                max_value=int(latest.timestamp())) for c in epoch_seconds),
+            _row_count_bounds(ctx.previous_row_count),
+        ]
+        return suites.build_suite(name, expectations)
+
+    return build
+
+
+def _row_count_bounds(previous: int | None) -> gxe.Expectation:
+    if previous is None:
+        return gxe.ExpectTableRowCountToBeBetween(min_value=0)
+    return gxe.ExpectTableRowCountToBeBetween(
+        min_value=math.ceil(previous * ROW_COUNT_MIN_RATIO),
+        max_value=previous * ROW_COUNT_MAX_RATIO + ROW_COUNT_MAX_SLACK)
+
+
+def quarantine_suite(name: str) -> Callable[[GateContext], gx.ExpectationSuite]:
+    """A source's `_quarantine`: records quarantined by this load stay under QUARANTINE_MAX_SHARE of it."""
+
+    def build(ctx: GateContext) -> gx.ExpectationSuite:
+        since = (ctx.load_started_at or ctx.now).isoformat()
+        landed = int(ctx.rows_loaded or 0)
+        cast = f"CAST('{since}' AS TIMESTAMPTZ)" if ctx.engine == "duckdb" else f"'{since}'::timestamptz"
+        this_load = f"(SELECT count(*) FROM {{batch}} WHERE quarantined_at >= {cast})"
+        return suites.build_suite(name, [
+            gxe.UnexpectedRowsExpectation(
+                description=f"at most {QUARANTINE_MAX_SHARE:.0%} of a load's records quarantined",
+                unexpected_rows_query=(
+                    f"SELECT table_name, record_key, reason FROM {{batch}} WHERE quarantined_at >= {cast} "
+                    f"AND {this_load} > {QUARANTINE_MAX_SHARE} * ({landed} + {this_load})")),
+        ])
+
+    return build
+
+
+def raw(table: str, keys: tuple[str, ...] = ("id",), **kwargs) -> Gate:
+    optional = kwargs.pop("optional", False)
+    return Gate(table, "raw", raw_suite(table, keys, **kwargs), keys, optional=optional)
+
+
+def quarantine(source: str) -> Gate:
+    return Gate(f"raw_{source}._quarantine", "raw", quarantine_suite(f"raw_{source}._quarantine"),
+                ("table_name", "record_key"), optional=True)
+
+
+def mart(table: str, suite: Callable[[], gx.ExpectationSuite], keys: tuple[str, ...]) -> Gate:
+    return Gate(table, "mart", lambda _ctx: suite(), keys)
+
+
+_OPS_TS = ("created_at", "updated_at")
+_STRIPE = {"epoch_seconds": ("created",), "columns": ("account_id",)}
+
+GATE_LIST: list[Gate] = [
+    # --- ops DB (raw_ops): money in integer minor units beside an ISO 4217 currency
+    raw("raw_ops.companies", currencies=("base_currency",), timestamps=_OPS_TS),
+    raw("raw_ops.clients", currencies=("currency",), timestamps=_OPS_TS, columns=("company_id",)),
+    raw("raw_ops.projects", currencies=("currency",), amounts=("budget_minor", "hourly_rate_minor"),
+        timestamps=_OPS_TS, columns=("company_id",)),
+    raw("raw_ops.time_entries", currencies=("currency",), amounts=("rate_minor", "cost_rate_minor"),
+        timestamps=_OPS_TS, columns=("company_id",)),
+    raw("raw_ops.invoices", currencies=("currency",),
+        amounts=("subtotal_minor", "tax_minor", "total_minor", "amount_paid_minor"),
+        timestamps=_OPS_TS, columns=("company_id", "number", "status")),
+    raw("raw_ops.invoice_lines", amounts=("unit_price_minor", "net_minor", "tax_minor")),
+    raw("raw_ops.payments", currencies=("currency",), amounts=("amount_minor",), timestamps=_OPS_TS,
+        columns=("company_id",)),
+    raw("raw_ops.expenses", currencies=("currency",), amounts=("amount_minor",), timestamps=_OPS_TS,
+        columns=("company_id",)),
+    raw("raw_ops.journal_entries", currencies=("currency",), timestamps=_OPS_TS, columns=("company_id",)),
+    raw("raw_ops.journal_lines", amounts=("debit_minor", "credit_minor")),
+    # --- Stripe (raw_stripe): integer minor units of a lower-case currency, `created` in epoch seconds
+    raw("raw_stripe.charges", currencies=("currency",), amounts=("amount", "amount_refunded"), **_STRIPE),
+    raw("raw_stripe.refunds", currencies=("currency",), amounts=("amount",), optional=True, **_STRIPE),
+    raw("raw_stripe.payouts", currencies=("currency",), amounts=("amount",), **_STRIPE),
+    raw("raw_stripe.balance_transactions", currencies=("currency",), amounts=("amount", "fee", "net"), **_STRIPE),
+    raw("raw_stripe.payout_balance_transactions", keys=("payout_id", "balance_transaction_id"), optional=True),
+    quarantine("stripe"),
+    # --- ERPNext (raw_erpnext): decimals in major units, keyed by `name`
+    raw("raw_erpnext.gl_entry", keys=("name",), columns=("account", "debit", "credit", "posting_date")),
+    raw("raw_erpnext.sales_invoice", keys=("name",), currencies=("currency",), columns=("grand_total",)),
+    raw("raw_erpnext.payment_entry", keys=("name",), optional=True),
+    quarantine("erpnext"),
+    # --- export files (raw_files): present once a file of that kind was dropped
+    raw("raw_files.bank_statement_lines", keys=("line_id",), currencies=("currency",), optional=True),
+    raw("raw_files.erpnext_gl_export", keys=("gl_entry",), currencies=("currency",), optional=True),
+    quarantine("files"),
+    # --- published marts (every model in dbt_project/models/marts needs one)
+    mart("marts.rpt_revenue_by_company_month", suites.revenue_mart_gate_suite, tuple(suites.REVENUE_MART_KEYS)),
+]
+
+GATES: dict[str, Gate] = {gate.table: gate for gate in GATE_LIST}
+if len(GATES) != len(GATE_LIST):
+    raise ValueError("quality.gates: a table is declared twice")
+
+
+def gates_for(layer: str) -> list[Gate]:
+    return [g for g in GATE_LIST if g.layer == layer]
+
+
+def missing_suite_gate(table: str) -> Gate:
+    """The gate a published mart gets when nobody declared one: it always fails, naming the omission."""
+
+    def build(_ctx: GateContext) -> gx.ExpectationSuite:
+        return suites.build_suite(table, [gxe.UnexpectedRowsExpectation(
+            description=f"no quality suite is declared for published table {table} in quality/gates.py",
+            unexpected_rows_query="SELECT 'no suite declared' AS reason")])
+
+    return Gate(table, "mart", build, (), description="missing suite")
