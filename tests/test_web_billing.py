@@ -173,3 +173,41 @@ def test_a_new_company_starts_with_tax_rates_for_its_currency():
     assert billing.default_rates("GBP") == [("No tax", Decimal(0), False), ("VAT standard", Decimal(20), True)]
     assert billing.default_rates("JPY") == [("No tax", Decimal(0), False), ("Consumption tax", Decimal(10), True)]
     assert billing.default_rates("USD") == [("No tax", Decimal(0), True)]  # US sales tax depends on the state
+
+
+def test_the_api_deletes_and_sends_invoices_as_the_pages_do(ops_db):
+    """An API client deleting a draft gives its work back, and sending mails the client the PDF and a link:
+    one service for both, so an integration cannot leave work billed on a deleted draft or a client unmailed."""
+    from fastapi.testclient import TestClient
+
+    from ez360.core.settings import Settings
+    from operational_api.app import create_app
+    from operational_api.db.billing_models import EmailAttachment
+    from operational_api.db.models import User
+    from operational_api.db.security_models import EmailOutbox
+    from operational_api.security.tokens import issue_token
+
+    w = _world(ops_db)
+    with w["sm"]() as s, s.begin():
+        token = issue_token(s, s.get(Company, w["company"]), s.get(User, w["user"]), "owner", "integration")[1]
+    api = TestClient(create_app(Settings(_env_file=None, database_url=ops_db,
+                                         public_base_url="https://books.studio.test")),
+                     headers={"Authorization": f"Bearer {token}"})
+    base = f"/api/v1/companies/{w['company']}/invoices"
+
+    first = _draft(w)
+    assert api.delete(f"{base}/{first}").status_code == 200
+    second = _draft(w)  # the same work drafts again: the deleted draft gave it back
+    answer = api.post(f"{base}/{second}/send", json={})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "sent"
+
+    with w["sm"]() as s:
+        mails = s.scalars(select(EmailOutbox).where(EmailOutbox.to_address == "ap@globex.test")).all()
+        assert len(mails) == 1
+        number = answer.json()["number"]
+        assert number in mails[0].subject
+        attachment = s.scalar(select(EmailAttachment).where(EmailAttachment.outbox_id == mails[0].id))
+        assert attachment.filename == f"{number}.pdf" and attachment.content.startswith(b"%PDF")
+    assert api.delete(f"{base}/{second}").status_code == 409  # a sent invoice keeps its work: credit it instead
+    w["engine"].dispose()

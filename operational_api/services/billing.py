@@ -8,10 +8,12 @@
   linked to the invoice in `billed_work`, whose UNIQUE columns make billing the same work twice impossible,
   also for two people drafting at the same moment (the second gets a Conflict; see migration
   0007_billing_webapp for the triggers that keep billed work on sent invoices final).
-- `release`: a draft gives its work back (before it is deleted).
+- `release`: a draft gives its work back (before it is deleted); `delete_draft` does both, for the API and
+  the pages alike.
 - Tax rates: each company has named rates with one default; sensible defaults come from its currency.
 - `mail_invoice`: after sending, the client gets an email through the outbox with the PDF attached and a
-  link to view the invoice online without an account.
+  link to view the invoice online without an account; `send_and_mail` sends and mails in one step, so the
+  API and the pages cannot disagree on what sending does.
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from babel import numbers
 from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ez360.core.money import from_minor
 from operational_api.db.billing_models import BilledWork, EmailAttachment, InvoiceLink, TaxRate
 from operational_api.db.models import Client, Company, Expense, Invoice, Project, TimeEntry
 from operational_api.security import mail
 from operational_api.services import invoicing, validation
 from operational_api.services.errors import Conflict, ValidationFailed
+from operational_api.services.invoice_pdf import render_pdf
 
 # Standard rates a new company starts with, by book currency (editable in the company settings).
 STANDARD_RATES: dict[str, tuple[str, str]] = {
@@ -193,6 +198,12 @@ def release(session: Session, company: Company, invoice: Invoice) -> int:
     return result.rowcount
 
 
+def delete_draft(session: Session, company: Company, invoice: Invoice) -> Invoice:
+    """Delete a draft and give its work back, so the time and expenses can be billed on another invoice."""
+    release(session, company, invoice)
+    return invoicing.delete_draft(session, company, invoice)
+
+
 def billed_status(session: Session, company_id: int, entry_ids: list[int], column: str) -> dict[int, int]:
     """{time entry or expense id: invoice id} for those on a live invoice."""
     if not entry_ids:
@@ -240,3 +251,17 @@ def mail_invoice(session: Session, company: Company, invoice: Invoice, *, pdf: b
                                 content=pdf))
     session.flush()
     return row.id
+
+
+def send_and_mail(session: Session, company: Company, invoice: Invoice, issue_date: date, *,
+                  public_base_url: str) -> int | None:
+    """Send the invoice (number it, post it) and queue its mail to the client with the PDF and an online link.
+
+    Returns the outbox row to deliver once the transaction has committed (None: the client has no address)."""
+    invoicing.send_invoice(session, company, invoice, issue_date)
+    token = issue_link(session, company, invoice)
+    link = f"{public_base_url.rstrip('/')}/i/{token}"
+    amount = numbers.format_currency(from_minor(invoice.total_minor, invoice.currency), invoice.currency,
+                                     locale="en_US")
+    return mail_invoice(session, company, invoice, pdf=render_pdf(session, company, invoice), link=link,
+                        amount_text=amount)

@@ -26,7 +26,7 @@ from decimal import Decimal
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from ez360.core.money import allocate, round_minor
+from ez360.core.money import allocate, format_money, round_minor
 from operational_api.db.models import (
     Client,
     Company,
@@ -277,7 +277,8 @@ def issue_credit_note(session: Session, company: Company, invoice: Invoice, *, i
     amount = due if amount_minor is None else amount_minor
     validation.amount_minor(amount, "amount")
     if amount > due:
-        raise ValidationFailed(f"amount: a credit note can credit at most the amount due ({due} minor units); "
+        raise ValidationFailed(f"amount: a credit note can credit at most the amount due "
+                               f"({format_money(due, invoice.currency)}); "
                                "refund payments first to credit more")
     validation.text(reason, "reason", max_length=300)
     if period_is_closed(session, company.id, issue_date):

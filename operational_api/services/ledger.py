@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ez360.core.money import format_money
 from operational_api.db.models import Account, ClosedPeriod, Company, JournalEntry, JournalLine, utcnow
 from operational_api.services import validation
 from operational_api.services.errors import Conflict, ImmutableRecord, ValidationFailed
@@ -95,11 +96,12 @@ def _check_legs(session: Session, company: Company, legs: list[Leg]) -> dict[str
     return accounts
 
 
-def _check_balanced(legs: list[Leg]) -> None:
+def _check_balanced(legs: list[Leg], currency: str) -> None:
     debits = sum(leg.debit_minor for leg in legs)
     credits = sum(leg.credit_minor for leg in legs)
     if debits != credits or debits == 0:
-        raise ValidationFailed(f"journal entry does not balance: debits {debits} != credits {credits}")
+        raise ValidationFailed(f"journal entry does not balance: debits {format_money(debits, currency)} != "
+                               f"credits {format_money(credits, currency)}")
 
 
 def _check_open(session: Session, company: Company, day: date) -> None:
@@ -171,7 +173,7 @@ def post(session: Session, company: Company, entry: JournalEntry) -> JournalEntr
     """draft -> posted, if the entry balances and its period is open."""
     _require_draft(entry)
     lines = entry_lines(session, entry)
-    _check_balanced([Leg("", ln.debit_minor, ln.credit_minor) for ln in lines])
+    _check_balanced([Leg("", ln.debit_minor, ln.credit_minor) for ln in lines], entry.currency)
     _check_open(session, company, entry.entry_date)
     entry.status, entry.posted_at = "posted", utcnow()
     session.flush()
@@ -183,7 +185,7 @@ def post_entry(
     source_type: str = "manual", source_id: int | None = None,
 ) -> JournalEntry:
     """Post a balanced entry in one step; an unbalanced one, or one in a closed period, is refused whole."""
-    _check_balanced(legs)
+    _check_balanced(legs, currency)
     _check_open(session, company, entry_date)
     entry = draft_entry(session, company, entry_date, memo, currency, legs, source_type, source_id)
     return post(session, company, entry)

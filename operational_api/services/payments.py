@@ -23,6 +23,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ez360.core.money import format_money
 from operational_api.db.models import Client, Company, Invoice, JournalEntry, Payment, PaymentAllocation, Refund
 from operational_api.services import validation
 from operational_api.services.errors import Conflict, ValidationFailed
@@ -171,7 +172,8 @@ def apply_credit(session: Session, company: Company, payment: Payment, allocatio
     total = sum(amount for _, amount in per_invoice.values())
     unapplied = balance(session, payment).unapplied_minor
     if total > unapplied:
-        raise ValidationFailed(f"allocations exceed the payment's unapplied credit ({unapplied} minor units)")
+        raise ValidationFailed(f"allocations exceed the payment's unapplied credit "
+                               f"({format_money(unapplied, payment.currency)})")
     _check_open(session, company, on, "allocation")
     _apply(session, company, payment, per_invoice)
     post_entry(session, company, on, f"Client credit from payment {payment.id} applied", payment.currency,
@@ -204,8 +206,8 @@ def record_refund(session: Session, company: Company, payment: Payment, *, amoun
     state = balance(session, payment)
     refundable = payment.amount_minor - state.refunded_minor
     if amount_minor > refundable:
-        raise ValidationFailed(f"a refund cannot exceed what was paid and not yet refunded ({refundable} minor "
-                               f"units of payment {payment.id})")
+        raise ValidationFailed(f"a refund cannot exceed what was paid and not yet refunded "
+                               f"({format_money(refundable, payment.currency)} of payment {payment.id})")
     _check_open(session, company, refunded_on, "refund")
     from_credit = min(amount_minor, state.unapplied_minor)
     rest = amount_minor - from_credit

@@ -7,16 +7,17 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from fastapi import Depends, Query
+from fastapi import BackgroundTasks, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from operational_api.api import pages
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
 from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
+from operational_api.api.routers.auth import send_soon
 from operational_api.api.routers.clients import DELETED_QUERY, Deleted, filter_deleted
 from operational_api.api.schemas import Amount, BusinessDate, Page, Text, Timestamp, money, to_minor
 from operational_api.db.models import Client, CreditNote, Invoice, Project
-from operational_api.services import invoicing
+from operational_api.services import billing, invoicing
 
 router = company_router("invoices", "invoices")
 notes_router = company_router("credit-notes", "invoices")
@@ -231,7 +232,8 @@ def update_invoice(invoice_id: RowId, body: InvoicePatch, ctx: Ctx = Depends(com
 @router.delete("/{invoice_id}", response_model=InvoiceOut, summary="Delete a draft (soft; a sent invoice answers "
                                                                    "409: credit it instead)")
 def delete_invoice(invoice_id: RowId, ctx: Ctx = Depends(company_ctx("invoices:write"))):
-    return out(ctx, invoicing.delete_draft(ctx.db, ctx.company, ctx.get(Invoice, invoice_id)))
+    # its billed time and expenses are given back, as on the invoice page
+    return out(ctx, billing.delete_draft(ctx.db, ctx.company, ctx.get(Invoice, invoice_id)))
 
 
 @router.post("/{invoice_id}/restore", response_model=InvoiceOut, summary="Restore a deleted draft")
@@ -240,11 +242,17 @@ def restore_invoice(invoice_id: RowId, ctx: Ctx = Depends(company_ctx("invoices:
 
 
 @router.post("/{invoice_id}/send", response_model=InvoiceOut, summary="Send a draft: number it and post it")
-def send_invoice(invoice_id: RowId, body: SendIn | None = None, ctx: Ctx = Depends(company_ctx("invoices:send"))):
+def send_invoice(invoice_id: RowId, request: Request, background: BackgroundTasks, body: SendIn | None = None,
+                 ctx: Ctx = Depends(company_ctx("invoices:send"))):
     issue_date = (body.issue_date if body else None) or _today()
-    invoice = invoicing.send_invoice(ctx.db, ctx.company, ctx.get(Invoice, invoice_id), issue_date)
+    invoice = ctx.get(Invoice, invoice_id)
+    outbox_id = billing.send_and_mail(ctx.db, ctx.company, invoice, issue_date,
+                                      public_base_url=request.app.state.settings.public_base_url)
     ctx.track("invoice_sent")
-    return out(ctx, invoice)
+    answer = out(ctx, invoice)
+    ctx.db.commit()  # the mail is delivered right after the answer, so its outbox row must be there first
+    send_soon(request, background, [outbox_id] if outbox_id is not None else [])
+    return answer
 
 
 @router.post("/{invoice_id}/credit-notes", response_model=CreditNoteOut, status_code=201,

@@ -324,13 +324,10 @@ def send(request: Request, invoice_id: RowId, background: BackgroundTasks,
     settings = request.app.state.settings
 
     def act():
-        invoicing.send_invoice(ctx.db, ctx.company, invoice, today())
+        outbox_id = billing.send_and_mail(ctx.db, ctx.company, invoice, today(),
+                                          public_base_url=settings.public_base_url)
         ctx.track("invoice_sent")
-        token = billing.issue_link(ctx.db, ctx.company, invoice)
-        link = f"{settings.public_base_url.rstrip('/')}/i/{token}"
-        amount = l10n.money(invoice.total_minor, invoice.currency, l10n.FALLBACK)
-        return billing.mail_invoice(ctx.db, ctx.company, invoice, pdf=render_pdf(ctx.db, ctx.company, invoice),
-                                    link=link, amount_text=amount)
+        return outbox_id
 
     outbox_id, error = attempt(ctx.db, act)
     if error:
@@ -346,8 +343,7 @@ def delete(request: Request, invoice_id: RowId, ctx: Ctx = Depends(company_ctx("
     invoice = ctx.get(Invoice, invoice_id)
 
     def act():
-        billing.release(ctx.db, ctx.company, invoice)
-        return invoicing.delete_draft(ctx.db, ctx.company, invoice)
+        return billing.delete_draft(ctx.db, ctx.company, invoice)
 
     _, error = attempt(ctx.db, act)
     if error:
