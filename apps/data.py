@@ -64,6 +64,11 @@ class _AllCompanies:
         return "ALL_COMPANIES"
 
 
+# Published tables without a company_id column that belong to a company through a parent row:
+# {child table: (key column, parent table with company_id)}
+CHILD_TABLES: dict[str, tuple[str, str]] = {
+    "fct_reconciliation_candidates": ("item_key", "fct_reconciliation_items"),
+}
 ALL_COMPANIES = _AllCompanies()  # platform-wide reads (platform admins only); never a default
 _IDENT = __import__("re").compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -135,7 +140,11 @@ class PublishedData:
             raise ValueError("read() needs the company (or ALL_COMPANIES for the platform view)")
         clauses, params = [], {}
         if not everyone:
-            clauses.append("company_id IN (" + ", ".join(f":c{i}" for i in range(len(ids))) + ")")
+            in_companies = "company_id IN (" + ", ".join(f":c{i}" for i in range(len(ids))) + ")"
+            if table in CHILD_TABLES:
+                key, parent = CHILD_TABLES[table]
+                in_companies = f"{key} IN (SELECT {key} FROM {PUBLISHED_SCHEMA}.{parent} WHERE {in_companies})"
+            clauses.append(in_companies)
             params.update({f"c{i}": v for i, v in enumerate(ids)})
         for n, (col, (lo, hi)) in enumerate((between or {}).items()):
             clauses.append(f"{col} >= :lo{n} AND {col} < :hi{n}")

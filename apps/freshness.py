@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from apps.formatting import format_timestamp
 
-STALE_AFTER = timedelta(hours=26)  # a daily schedule plus slack
+STALE_AFTER = timedelta(minutes=180)  # EZ360_SOURCE_STALE_AFTER_MINUTES / EZ360_PUBLISHED_STALE_AFTER_MINUTES
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ def _age(now: datetime, then: datetime | None) -> str:
 
 def badge(now: datetime, *, published_at: datetime | None, published_run: str | None,
           latest_run: dict | None = None, sources: list[dict] | None = None,
-          legacy_failed_checks: tuple[str, ...] = (), legacy_failed_run: str | None = None) -> Badge:
+          legacy_failed_checks: tuple[str, ...] = (), legacy_failed_run: str | None = None,
+          source_stale_after: timedelta = STALE_AFTER, published_stale_after: timedelta = STALE_AFTER) -> Badge:
     if published_at is None:
         reasons = _run_reasons(latest_run) + _legacy(legacy_failed_checks, legacy_failed_run)
         return Badge("empty", "Nothing published yet", tuple(reasons))
@@ -45,10 +46,10 @@ def badge(now: datetime, *, published_at: datetime | None, published_run: str | 
         if last is None:
             reasons.append(f"source {source['source']} has never loaded"
                            + (f" (last error: {source['last_error']})" if source.get("last_error") else ""))
-        elif now - last > STALE_AFTER:
+        elif now - last > source_stale_after:
             reasons.append(f"source {source['source']} is stale: last loaded {format_timestamp(last)}"
                            + (f" (last error: {source['last_error']})" if source.get("last_error") else ""))
-    if now - published_at > STALE_AFTER:
+    if now - published_at > published_stale_after:
         reasons.append(f"the data was published {_age(now, published_at)}")
     text = f"Data as of {format_timestamp(published_at)} ({_age(now, published_at)})"
     if reasons:

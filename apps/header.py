@@ -3,7 +3,7 @@ currencies on demand, and the freshness badge."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import streamlit as st
 
@@ -11,9 +11,13 @@ from apps import queries
 from apps.freshness import Badge, badge
 from apps.periods import parse_period, recent_months
 from apps.session import COMPARISONS, RunContext
+from ez360.core.settings import get_settings
 
 
 def current_badge(now: datetime) -> Badge:
+    settings = get_settings()
+    limits = {"source_stale_after": timedelta(minutes=settings.source_stale_after_minutes),
+              "published_stale_after": timedelta(minutes=settings.published_stale_after_minutes)}
     status = queries.current_status()
     health = queries.current_health()
     legacy_checks = status.failed_checks if status.latest_attempt_failed else ()
@@ -22,11 +26,11 @@ def current_badge(now: datetime) -> Badge:
         last = health["last_published"]
         runs = health.get("runs") or []
         return badge(now, published_at=last.get("published_at"), published_run=last.get("run_id"),
-                     latest_run=runs[0] if runs else None, sources=health.get("sources"))
+                     latest_run=runs[0] if runs else None, sources=health.get("sources"), **limits)
     runs = (health or {}).get("runs") or []
     return badge(now, published_at=status.last_published_at, published_run=status.last_published_run_id,
                  latest_run=runs[0] if runs else None, sources=(health or {}).get("sources"),
-                 legacy_failed_checks=legacy_checks, legacy_failed_run=legacy_run)
+                 legacy_failed_checks=legacy_checks, legacy_failed_run=legacy_run, **limits)
 
 
 def period_controls(ctx: RunContext, today: date) -> None:

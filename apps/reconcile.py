@@ -44,6 +44,18 @@ def filter_queue(items: pd.DataFrame, f: QueueFilter, today: date) -> pd.DataFra
     return rows
 
 
+def summary(items: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Counts by pair x status, and items / amount / difference by pair, status and currency (exact text)."""
+    counts = items.pivot_table(index="pair", columns="effective_status", values="item_key", aggfunc="count",
+                               fill_value=0)
+    rows = []
+    for (pair, status, currency), group in items.groupby(["pair", "effective_status", "currency"], sort=True):
+        rows.append({"Pair": pair, "Status": status, "Currency": str(currency), "Items": len(group),
+                     "Amount": format_amount(int(group["amount_minor"].fillna(0).sum()), str(currency)),
+                     "Difference": format_amount(int(group["difference_minor"].fillna(0).sum()), str(currency))})
+    return counts, pd.DataFrame(rows)
+
+
 def latest_decisions(decisions: list[dict]) -> dict[tuple[str, str], dict]:
     """Latest decision per (pair, item_key) (the API answers newest first; ids order ties)."""
     latest: dict[tuple[str, str], dict] = {}
@@ -89,9 +101,10 @@ def queue_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def candidate_table(candidates: pd.DataFrame) -> pd.DataFrame:
+    side = "candidate_side" if "candidate_side" in candidates else "candidate_source"
     out = pd.DataFrame({"Rank": candidates["candidate_rank"].astype(int),
-                        "Candidate": [f"{s} {i}" for s, i in zip(candidates["candidate_source"],
-                                                                 candidates["candidate_id"], strict=True)]})
+                        "Candidate": [f"{s} {i}" for s, i in zip(candidates[side], candidates["candidate_id"],
+                                                                 strict=True)]})
     for col, label in CRITERIA:
         out[label] = ["✓" if bool(v) else "✗" for v in candidates[col]] if col in candidates else "?"
     out["Score"] = [str(s) for s in candidates["score"]] if "score" in candidates else ""

@@ -2,6 +2,7 @@
 
 Every published table with a `company_id` column gets RLS and one policy: a row is visible to the reader role of
 its company (`ez360_reader_c<company_id>`) and to the platform reader (`ez360_reader_platform`), to no one else.
+A child table without the column (`apps.data.CHILD_TABLES`) sees the rows whose parent the reader sees.
 Tables without a company column (the publish log) are readable by every reader. The reader roles are NOLOGIN
 members of `ez360_readers`, which holds the SELECT grants.
 
@@ -17,11 +18,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from apps.data import CHILD_TABLES
 from ez360.core.warehouse import PUBLISHED_SCHEMA
 
 READERS = "ez360_readers"
 PLATFORM_READER = "ez360_reader_platform"
 POLICY = "ez360_company_reader"
+ACCESS_SCHEMA = "ez360_access"  # helper functions of the policies (outside the schema publish rewrites)
 
 
 def company_reader(company_id: int) -> str:
@@ -48,16 +51,33 @@ def secure_table(conn: sa.Connection, table: str) -> None:
     _ensure_role(conn, PLATFORM_READER, READERS)
     conn.execute(sa.text(f"GRANT USAGE ON SCHEMA {PUBLISHED_SCHEMA} TO {READERS}"))
     conn.execute(sa.text(f"GRANT SELECT ON {qualified} TO {READERS}"))
-    has_company = conn.execute(sa.text(
-        "SELECT 1 FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
-        "AND column_name = 'company_id'"), {"s": PUBLISHED_SCHEMA, "t": table}).scalar()
-    if not has_company:
+    if table in CHILD_TABLES:
+        key, parent = CHILD_TABLES[table]
+        if not _secured(conn, parent):
+            secure_table(conn, parent)
+        # Through a function, not a subquery: a policy naming the parent would make the publish's DROP of the
+        # parent fail (a plpgsql body is not a tracked dependency). As the reader, the parent's policy applies.
+        function = f"{ACCESS_SCHEMA}.company_of_{parent}"
+        conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {ACCESS_SCHEMA}"))
+        conn.execute(sa.text(
+            f"CREATE OR REPLACE FUNCTION {function}(k text) RETURNS bigint LANGUAGE plpgsql STABLE AS $fn$ BEGIN "
+            f"RETURN (SELECT company_id FROM {PUBLISHED_SCHEMA}.{parent} WHERE {key} = k LIMIT 1); END $fn$"))
+        conn.execute(sa.text(f"GRANT USAGE ON SCHEMA {ACCESS_SCHEMA} TO {READERS}"))
+        rule = (f"current_user = '{PLATFORM_READER}' OR current_user = 'ez360_reader_c' || "
+                f"{function}({key}::text)::text")
+    elif _has_company(conn, table):
+        rule = f"current_user = '{PLATFORM_READER}' OR current_user = 'ez360_reader_c' || company_id::text"
+    else:
         return
     conn.execute(sa.text(f"ALTER TABLE {qualified} ENABLE ROW LEVEL SECURITY"))
     conn.execute(sa.text(f"DROP POLICY IF EXISTS {POLICY} ON {qualified}"))
-    conn.execute(sa.text(
-        f"CREATE POLICY {POLICY} ON {qualified} FOR SELECT USING ("
-        f"current_user = '{PLATFORM_READER}' OR current_user = 'ez360_reader_c' || company_id::text)"))
+    conn.execute(sa.text(f"CREATE POLICY {POLICY} ON {qualified} FOR SELECT USING ({rule})"))
+
+
+def _has_company(conn: sa.Connection, table: str) -> bool:
+    return bool(conn.execute(sa.text(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
+        "AND column_name = 'company_id'"), {"s": PUBLISHED_SCHEMA, "t": table}).scalar())
 
 
 def _secured(conn: sa.Connection, table: str) -> bool:
@@ -67,10 +87,8 @@ def _secured(conn: sa.Connection, table: str) -> bool:
         {"s": PUBLISHED_SCHEMA, "t": table, "readers": READERS}).first() if _role_exists(conn, READERS) else None
     if row is None:
         return False
-    has_company = conn.execute(sa.text(
-        "SELECT 1 FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
-        "AND column_name = 'company_id'"), {"s": PUBLISHED_SCHEMA, "t": table}).scalar()
-    return bool(row[1]) and (bool(row[0]) or not has_company)
+    scoped = table in CHILD_TABLES or _has_company(conn, table)
+    return bool(row[1]) and (bool(row[0]) or not scoped)
 
 
 def _role_exists(conn: sa.Connection, role: str) -> bool:

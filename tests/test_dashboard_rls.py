@@ -39,6 +39,13 @@ def test_each_reader_role_sees_only_its_company_even_without_a_where_clause(post
         assert _as(engine, rls.company_reader(GLOBEX), everything) == [(GLOBEX,)]
         assert _as(engine, rls.PLATFORM_READER, everything) == [(ACME,), (GLOBEX,)]
 
+        # a child table without company_id (candidates) follows its parent item's company
+        assert list(data.read("fct_reconciliation_candidates", [ACME])["candidate_id"].sort_values()) == \
+            ["ch_1", "ch_9"]
+        candidates = "SELECT candidate_id FROM published.fct_reconciliation_candidates ORDER BY 1"
+        assert _as(engine, rls.company_reader(ACME), candidates) == [("ch_1",), ("ch_9",)]
+        assert _as(engine, rls.company_reader(GLOBEX), candidates) == [("ch_g",)]
+
         # rows of no company (the platform row of active users) are the platform reader's only
         data.read("rpt_active_users_daily", [ACME])
         users = "SELECT count(*) FROM published.rpt_active_users_daily"

@@ -88,25 +88,24 @@ def funnel(ctx, platform: bool) -> None:
     elif rows.empty:
         st.info("No onboarding steps recorded yet.")
     else:
-        measure = next((c for c in ("users_reached", "companies_reached", "reached_count", "users") if c in rows),
-                       None)
-        step = "step" if "step" in rows else "step_name"
-        if measure is None:
-            table = rows.assign(reached=rows["reached_at"].notna().astype(int))
-            measure = "reached"
-        else:
-            table = rows
-        grouped = table.groupby([step, "step_order"], as_index=False)[measure].sum().sort_values("step_order")
+        step = "step_key" if "step_key" in rows else "step"
+        reached = rows.assign(reached=rows["is_reached"].fillna(False).astype(bool).astype(int)
+                              if "is_reached" in rows else rows["reached_on"].notna().astype(int))
+        grouped = reached.groupby([step, "step_order"], as_index=False)["reached"].sum().sort_values("step_order")
         st.altair_chart(alt.Chart(grouped).mark_bar().encode(
-            y=alt.Y(f"{step}:N", sort=list(grouped[step]), title=None), x=alt.X(f"{measure}:Q", title="reached")),
+            y=alt.Y(f"{step}:N", sort=list(grouped[step]), title=None),
+            x=alt.X("reached:Q", title="companies that reached the step" if platform else "reached")),
             width="stretch")
+        shown = pd.DataFrame({"Step": grouped[step].astype(str), "Reached": grouped["reached"].astype(int)})
+        st.dataframe(shown, hide_index=True, width="stretch")
     act = queries.read_or_none("rpt_activation", _scope(ctx, platform))
     if act is None:
         empty_state("rpt_activation")
     elif not act.empty:
-        days = [d for d in act["days_to_activation"] if not pd.isna(d)]
+        days = [int(d) for d in act["days_to_activation"] if not pd.isna(d)]
+        activated = int(act["is_activated"].fillna(False).astype(bool).sum()) if "is_activated" in act else len(days)
         c1, c2 = st.columns(2)
-        c1.metric("Activated", f"{len(days)} of {len(act)}", help="first invoice sent after the first sign-in")
+        c1.metric("Activated", f"{activated} of {len(act)}", help="companies that sent a first invoice")
         if days:
             ordered = sorted(days)
             c2.metric("Median days to activation", f"{ordered[len(ordered) // 2]}")

@@ -5,7 +5,7 @@ may name other tenants' records, so they are shown to platform admins only."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -13,9 +13,9 @@ import streamlit as st
 from apps import queries
 from apps.exports import export_buttons
 from apps.formatting import format_timestamp
-from apps.freshness import STALE_AFTER
 from apps.session import context
 from apps.tables import empty_state
+from ez360.core.settings import get_settings
 
 
 def sources(health: dict, now: datetime) -> None:
@@ -24,10 +24,11 @@ def sources(health: dict, now: datetime) -> None:
     if not rows:
         st.info("No source has been loaded yet. Run `ez360 pipeline run`.")
         return
+    stale_after = timedelta(minutes=get_settings().source_stale_after_minutes)
     table = pd.DataFrame([{
         "Source": r["source"],
         "Last loaded": format_timestamp(r.get("last_success_at")),
-        "Fresh": ("stale" if r.get("last_success_at") is None or now - r["last_success_at"] > STALE_AFTER
+        "Fresh": ("stale" if r.get("last_success_at") is None or now - r["last_success_at"] > stale_after
                   else "fresh"),
         "Rows (last load)": r.get("last_rows_loaded"),
         "Quarantined (last load)": r.get("last_quarantined"),

@@ -107,12 +107,15 @@ def ar_aging(ctx) -> None:
         return
     day = candidates[-1]
     at = rows[as_of == day]
-    table = pd.DataFrame([
-        {"Currency": str(cur), "Bucket": b,
-         "Open": format_amount(int(at[(at["currency"] == cur) & (at["bucket"] == b)]["open_minor"].sum()), str(cur)),
-         "Invoices": int(at[(at["currency"] == cur) & (at["bucket"] == b)]["invoice_count"].sum()),
-         "minor": int(at[(at["currency"] == cur) & (at["bucket"] == b)]["open_minor"].sum())}
-        for cur in sorted(at["currency"].unique()) for b in BUCKETS])
+    bucket = "aging_bucket" if "aging_bucket" in at else "bucket"
+    cells = []
+    for cur in sorted(at["currency"].unique()):
+        for b in BUCKETS:
+            part = at[(at["currency"] == cur) & (at[bucket] == b)]
+            minor = int(part["open_minor"].sum())
+            cells.append({"Currency": str(cur), "Bucket": b, "Open": format_amount(minor, str(cur)),
+                          "Invoices": int(part["invoice_count"].sum()), "minor": minor})
+    table = pd.DataFrame(cells)
     chart = alt.Chart(table).mark_bar().encode(
         x=alt.X("Bucket:N", sort=BUCKETS, title="days overdue"), y=alt.Y("minor:Q", title="open (minor units)"),
         color="Currency:N", xOffset="Currency:N", tooltip=["Currency", "Bucket", "Open", "Invoices"])
@@ -185,14 +188,21 @@ def projects(ctx) -> None:
         return
     label = rows["project_name"].astype(str) if "project_name" in rows else [f"project {int(p)}"
                                                                               for p in rows["project_id"]]
+    base = "billed_base_minor" in rows and not ctx.show_originals
+    currency = [ctx.company.base_currency] * len(rows) if base else [str(c) for c in rows["currency"]]
+
+    def money(column: str) -> list[str]:
+        return [format_amount(int(v), c) for v, c in zip(rows[column], currency, strict=True)]
+
+    billed, cost, expense = ((rows["billed_base_minor"], rows["time_cost_base_minor"], rows["expense_base_minor"])
+                             if base else (rows["billed_minor"], rows["time_cost_minor"], rows["expense_minor"]))
     shown = pd.DataFrame({
         "Project": label,
-        "Billed": [format_amount(int(v), str(c)) for v, c in zip(rows["billed_minor"], rows["currency"], strict=True)],
-        "Time cost": [format_amount(int(v), str(c)) for v, c in zip(rows["time_cost_minor"], rows["currency"],
-                                                                     strict=True)],
-        "Expenses": [format_amount(int(v), str(c)) for v, c in zip(rows["expense_minor"], rows["currency"],
-                                                                    strict=True)],
-        "Profit": [format_amount(int(v), str(c)) for v, c in zip(rows["profit_minor"], rows["currency"], strict=True)],
+        "Billed": money("billed_base_minor" if base else "billed_minor"),
+        "Time cost": money("time_cost_base_minor" if base else "time_cost_minor"),
+        "Expenses": money("expense_base_minor" if base else "expense_minor"),
+        "Profit": [format_amount(int(b) - int(t) - int(e), c)
+                   for b, t, e, c in zip(billed, cost, expense, currency, strict=True)],
         "Margin": [percent(m) for m in rows["margin_ratio"]],
     })
     st.dataframe(shown, hide_index=True, width="stretch",

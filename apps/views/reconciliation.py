@@ -21,13 +21,14 @@ from apps.reconcile import (
     payout_check,
     pending_overlay,
     queue_table,
+    summary,
 )
 from apps.session import context, session_cookie
 from apps.tables import empty_state, money_column
 from ez360.core.money import MoneyError, to_minor
 from ez360.core.settings import get_settings
 
-ITEMS, CANDIDATES, SUMMARY = "fct_reconciliation_items", "fct_reconciliation_candidates", "rpt_reconciliation_summary"
+ITEMS, CANDIDATES = "fct_reconciliation_items", "fct_reconciliation_candidates"
 
 
 def _api(ctx) -> OpsApi:
@@ -35,22 +36,9 @@ def _api(ctx) -> OpsApi:
     return OpsApi(settings, session_cookie(settings) or "", ctx.viewer.csrf_token)
 
 
-def summary(ctx) -> None:
-    rows = queries.read_or_none(SUMMARY, ctx.company_id)
-    if rows is None:
-        empty_state(SUMMARY)
-        return
-    if rows.empty:
-        st.info("Nothing to reconcile yet: the pipeline compares payments, payouts and the ERP once they exist.")
-        return
-    counts = rows.pivot_table(index="pair", columns="effective_status", values="item_count", aggfunc="sum",
-                              fill_value=0)
+def show_summary(items: pd.DataFrame) -> None:
+    counts, amounts = summary(items)
     st.dataframe(counts, width="stretch")
-    amounts = pd.DataFrame([
-        {"Pair": p, "Status": s, "Currency": str(c), "Items": int(n), "Amount": format_amount(int(a), str(c)),
-         "Difference": format_amount(int(d), str(c))}
-        for p, s, c, n, a, d in zip(rows["pair"], rows["effective_status"], rows["currency"], rows["item_count"],
-                                    rows["amount_minor"], rows["difference_minor"], strict=True)])
     with st.expander("Amounts by pair, status and currency"):
         st.dataframe(amounts, hide_index=True, width="stretch",
                      column_config={"Amount": money_column(), "Difference": money_column()})
@@ -74,6 +62,8 @@ def queue(ctx) -> pd.DataFrame | None:
     if items.empty:
         st.info("No reconciliation items yet.")
         return None
+    show_summary(items)
+    st.subheader("Queue")
     decisions, problem = _decisions(ctx)
     if problem:
         st.warning(problem)
@@ -214,8 +204,6 @@ def payouts(ctx) -> None:
 def page() -> None:
     ctx = context()
     st.title("Reconciliation")
-    summary(ctx)
-    st.subheader("Queue")
     shown = queue(ctx)
     item_detail(ctx, shown)
     payouts(ctx)

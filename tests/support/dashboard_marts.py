@@ -56,42 +56,38 @@ TABLES: dict[str, tuple[str, list[tuple]]] = {
         [(ACME, "acme", JUNE, "USD", 500_000, 100_000, 20_000, -5_000, -15_000, 0, 600_000, 7_200_000, 12),
          (GLOBEX, "globex", JUNE, "EUR", 9_000_000, 0, 0, 0, -1_000_000, 0, 8_000_000, 96_000_000, 40)]),
     "rpt_ar_aging": (
-        "company_id BIGINT, company_slug VARCHAR, as_of_date DATE, currency VARCHAR, bucket VARCHAR, "
+        "company_id BIGINT, as_of_date DATE, currency VARCHAR, aging_bucket VARCHAR, bucket_order INTEGER, "
         "open_minor BIGINT, invoice_count BIGINT",
-        [(ACME, "acme", date(2025, 6, 30), "USD", "current", 30_000, 2),
-         (ACME, "acme", date(2025, 6, 30), "USD", "31-60", 12_345, 1),
-         (GLOBEX, "globex", date(2025, 6, 30), "EUR", "90+", 999_999, 9)]),
+        [(ACME, date(2025, 6, 30), "USD", "current", 1, 30_000, 2),
+         (ACME, date(2025, 6, 30), "USD", "31-60", 3, 12_345, 1),
+         (GLOBEX, date(2025, 6, 30), "EUR", "90+", 5, 999_999, 9)]),
     "fct_invoices": (
-        "invoice_id BIGINT, company_id BIGINT, company_slug VARCHAR, client_id BIGINT, invoice_number VARCHAR, "
+        "invoice_id BIGINT, company_id BIGINT, client_id BIGINT, invoice_number VARCHAR, "
         "status VARCHAR, currency VARCHAR, issue_date DATE, due_date DATE, invoice_month DATE, "
         "net_minor BIGINT, paid_minor BIGINT, due_minor BIGINT, is_revenue BOOLEAN, net_base_minor BIGINT",
-        [(1, ACME, "acme", 11, "AC-2025-00001", "paid", "USD", date(2025, 6, 3), date(2025, 7, 3), JUNE,
+        [(1, ACME, 11, "AC-2025-00001", "paid", "USD", date(2025, 6, 3), date(2025, 7, 3), JUNE,
           250_000, 250_000, 0, True, 250_000),
-         (2, ACME, "acme", 11, "AC-2025-00002", "sent", "USD", date(2025, 6, 20), date(2025, 7, 20), JUNE,
+         (2, ACME, 11, "AC-2025-00002", "sent", "USD", date(2025, 6, 20), date(2025, 7, 20), JUNE,
           150_000, 0, 150_000, True, 150_000),
-         (3, ACME, "acme", 12, "AC-2025-00003", "sent", "EUR", date(2025, 6, 25), date(2025, 7, 25), JUNE,
+         (3, ACME, 12, "AC-2025-00003", "sent", "EUR", date(2025, 6, 25), date(2025, 7, 25), JUNE,
           180_000, 0, 180_000, True, 200_000),
-         (4, ACME, "acme", 12, "AC-2025-00004", "sent", "USD", date(2025, 5, 25), date(2025, 6, 25),
+         (4, ACME, 12, "AC-2025-00004", "sent", "USD", date(2025, 5, 25), date(2025, 6, 25),
           date(2025, 5, 1), 70_000, 0, 70_000, True, 70_000),
-         (5, GLOBEX, "globex", 21, "GL-2025-00001", "sent", "EUR", date(2025, 6, 10), date(2025, 7, 10), JUNE,
+         (5, GLOBEX, 21, "GL-2025-00001", "sent", "EUR", date(2025, 6, 10), date(2025, 7, 10), JUNE,
           4_200_000, 0, 4_200_000, True, 4_200_000)]),
     "rpt_project_profitability": (
-        "project_id BIGINT, company_id BIGINT, company_slug VARCHAR, currency VARCHAR, billed_minor BIGINT, "
-        "time_cost_minor BIGINT, expense_minor BIGINT, profit_minor BIGINT, margin_ratio DECIMAL(18,4)",
-        [(31, ACME, "acme", "USD", 400_000, 200_000, 40_000, 160_000, "0.4000"),
-         (41, GLOBEX, "globex", "EUR", 4_200_000, 1_000_000, 0, 3_200_000, "0.7619")]),
-    "rpt_reconciliation_summary": (
-        "company_id BIGINT, company_slug VARCHAR, pair VARCHAR, effective_status VARCHAR, currency VARCHAR, "
-        "item_count BIGINT, amount_minor BIGINT, difference_minor BIGINT",
-        [(ACME, "acme", "ops_payment~stripe_charge", "matched", "USD", 5, 500_000, 0),
-         (ACME, "acme", "ops_payment~stripe_charge", "amount_mismatch", "USD", 1, 10_000, 35),
-         (ACME, "acme", "stripe_payout~erp_bank_transaction", "missing_in_bank", "USD", 1, 96_465, 96_465),
-         (GLOBEX, "globex", "ops_payment~stripe_charge", "missing_in_stripe", "EUR", 3, 777_000, 777_000)]),
+        "project_id BIGINT, company_id BIGINT, project_name VARCHAR, currency VARCHAR, billed_minor BIGINT, "
+        "time_cost_minor BIGINT, expense_minor BIGINT, base_currency VARCHAR, billed_base_minor BIGINT, "
+        "time_cost_base_minor BIGINT, expense_base_minor BIGINT, profit_base_minor BIGINT, margin_ratio DECIMAL(18,4)",
+        [(31, ACME, "Website rebuild", "EUR", 360_000, 180_000, 36_000, "USD", 400_000, 200_000, 40_000, 160_000,
+          "0.4000"),
+         (41, GLOBEX, "Globex portal", "EUR", 4_200_000, 1_000_000, 0, "EUR", 4_200_000, 1_000_000, 0, 3_200_000,
+          "0.7619")]),
     "fct_reconciliation_items": (
         "item_key VARCHAR, pair VARCHAR, company_id BIGINT, company_slug VARCHAR, status VARCHAR, currency VARCHAR, "
         "amount_minor BIGINT, other_amount_minor BIGINT, difference_minor BIGINT, left_source VARCHAR, "
         "left_id VARCHAR, right_source VARCHAR, right_id VARCHAR, event_date DATE, other_date DATE, "
-        "resolution_action VARCHAR, resolved BOOLEAN, effective_status VARCHAR",
+        "resolution_action VARCHAR, is_resolved BOOLEAN, effective_status VARCHAR",
         [("ops_payment~stripe_charge:p1", "ops_payment~stripe_charge", ACME, "acme", "amount_mismatch", "USD",
           10_000, 9_965, 35, "ops", "p1", "stripe", "ch_1", date(2025, 6, 2), date(2025, 6, 2), None, False,
           "amount_mismatch"),
@@ -105,23 +101,22 @@ TABLES: dict[str, tuple[str, list[tuple]]] = {
           "EUR", 777_000, None, 777_000, "ops", "g1", "stripe", None, date(2025, 6, 9), None, None, False,
           "missing_in_stripe")]),
     "fct_reconciliation_candidates": (
-        "item_key VARCHAR, pair VARCHAR, company_id BIGINT, candidate_rank INTEGER, candidate_source VARCHAR, "
+        "candidate_key VARCHAR, item_key VARCHAR, pair VARCHAR, candidate_rank INTEGER, candidate_side VARCHAR, "
         "candidate_id VARCHAR, amount_ok BOOLEAN, date_ok BOOLEAN, reference_ok BOOLEAN, customer_ok BOOLEAN, "
-        "score DECIMAL(18,4)",
-        [("ops_payment~stripe_charge:p1", "ops_payment~stripe_charge", ACME, 1, "stripe", "ch_1", False, True,
+        "score DECIMAL(18,4)",  # no company_id: scoped through its item (apps.data.CHILD_TABLES)
+        [("c1", "ops_payment~stripe_charge:p1", "ops_payment~stripe_charge", 1, "stripe", "ch_1", False, True,
           True, True, "0.7500"),
-         ("ops_payment~stripe_charge:p1", "ops_payment~stripe_charge", ACME, 2, "stripe", "ch_9", True, False,
+         ("c2", "ops_payment~stripe_charge:p1", "ops_payment~stripe_charge", 2, "stripe", "ch_9", True, False,
           False, True, "0.5000"),
-         ("ops_payment~stripe_charge:g1", "ops_payment~stripe_charge", GLOBEX, 1, "stripe", "ch_g", True, True,
+         ("c3", "ops_payment~stripe_charge:g1", "ops_payment~stripe_charge", 1, "stripe", "ch_g", True, True,
           False, False, "0.5000")]),
     "fct_stripe_payouts": (
         "payout_id VARCHAR, account_id VARCHAR, company_id BIGINT, amount_minor BIGINT, currency VARCHAR, "
-        "status VARCHAR, arrival_date DATE, balance_transaction_id VARCHAR, settled_net_minor BIGINT, "
-        "is_failed BOOLEAN",
-        [("po_1", "acct_acme", ACME, 96_465, "USD", "paid", date(2025, 6, 5), "txn_po1", 96_465, False),
-         ("po_g", "acct_globex", GLOBEX, 5_000_000, "EUR", "paid", date(2025, 6, 6), "txn_pog", 5_000_000, False)]),
+        "status VARCHAR, arrival_date DATE, settled_net_minor BIGINT, is_failed BOOLEAN",
+        [("po_1", "acct_acme", ACME, 96_465, "USD", "paid", date(2025, 6, 5), 96_465, False),
+         ("po_g", "acct_globex", GLOBEX, 5_000_000, "EUR", "paid", date(2025, 6, 6), 5_000_000, False)]),
     "fct_stripe_balance_transactions": (
-        "balance_transaction_id VARCHAR, account_id VARCHAR, company_id BIGINT, type VARCHAR, "
+        "balance_transaction_id VARCHAR, account_id VARCHAR, company_id BIGINT, transaction_type VARCHAR, "
         "reporting_category VARCHAR, source_id VARCHAR, currency VARCHAR, amount_minor BIGINT, fee_minor BIGINT, "
         "net_minor BIGINT, payout_id VARCHAR, created_at TIMESTAMP",
         [("txn_1", "acct_acme", ACME, "charge", "charge", "ch_1", "USD", 100_000, 3_200, 96_800, "po_1",
@@ -139,32 +134,33 @@ TABLES: dict[str, tuple[str, list[tuple]]] = {
         [(ACME, date(2025, 6, 29), 3, 5, 8, "0.3750"), (ACME, date(2025, 6, 30), 4, 6, 8, "0.5000"),
          (GLOBEX, date(2025, 6, 30), 33, 44, 55, "0.6000"), (None, date(2025, 6, 30), 37, 50, 63, "0.5873")]),
     "rpt_feature_adoption": (
-        "company_id BIGINT, event_name VARCHAR, adoption_month DATE, users BIGINT, adoption_ratio DECIMAL(18,4)",
+        "company_id BIGINT, feature VARCHAR, activity_month DATE, users BIGINT, adoption_ratio DECIMAL(18,4)",
         [(ACME, "invoice_sent", JUNE, 4, "0.5000"), (ACME, "time_logged", JUNE, 7, "0.8750"),
          (GLOBEX, "globex_only_feature", JUNE, 50, "0.9000")]),
     "rpt_onboarding_funnel": (
-        "company_id BIGINT, step VARCHAR, step_order INTEGER, reached_at TIMESTAMP, users_reached BIGINT",
-        [(ACME, "signed_up", 1, datetime(2025, 1, 2), 8), (ACME, "first_client", 2, datetime(2025, 1, 3), 6),
-         (ACME, "first_invoice_sent", 3, datetime(2025, 1, 9), 3),
-         (GLOBEX, "signed_up", 1, datetime(2025, 1, 2), 55)]),
+        "company_id BIGINT, step_order INTEGER, step_key VARCHAR, reached_on DATE, is_reached BOOLEAN",
+        [(ACME, 1, "signed_up", date(2025, 1, 2), True), (ACME, 2, "first_client", date(2025, 1, 3), True),
+         (ACME, 3, "first_invoice_sent", None, False), (GLOBEX, 1, "globex_signed_up", date(2025, 1, 2), True)]),
     "rpt_activation": (
-        "company_id BIGINT, first_login_at TIMESTAMP, first_invoice_sent_at TIMESTAMP, days_to_activation INTEGER",
-        [(ACME, datetime(2025, 1, 2), datetime(2025, 1, 9), 7), (GLOBEX, datetime(2025, 1, 2), None, None)]),
+        "company_id BIGINT, signed_up_on DATE, first_login_on DATE, first_invoice_sent_on DATE, is_activated BOOLEAN, "
+        "days_to_activation INTEGER",
+        [(ACME, date(2025, 1, 2), date(2025, 1, 2), date(2025, 1, 9), True, 7),
+         (GLOBEX, date(2025, 1, 2), date(2025, 1, 2), None, False, None)]),
     "rpt_retention_cohorts_weekly": (
         "company_id BIGINT, cohort_week DATE, week_offset INTEGER, cohort_users BIGINT, retained_users BIGINT, "
         "retention_ratio DECIMAL(18,4)",
         [(ACME, date(2025, 6, 2), 0, 4, 4, "1.0000"), (ACME, date(2025, 6, 2), 1, 4, 3, "0.7500"),
          (GLOBEX, date(2025, 6, 2), 0, 50, 50, "1.0000")]),
     "rpt_user_lifecycle_weekly": (
-        "company_id BIGINT, lifecycle_week DATE, new_users BIGINT, returning_users BIGINT, resurrected_users BIGINT, "
+        "company_id BIGINT, activity_week DATE, new_users BIGINT, returning_users BIGINT, resurrected_users BIGINT, "
         "dormant_users BIGINT",
         [(ACME, date(2025, 6, 2), 2, 3, 1, 1), (GLOBEX, date(2025, 6, 2), 20, 30, 0, 5)]),
     "rpt_quarantine_counts": (
         "source VARCHAR, table_name VARCHAR, reason VARCHAR, quarantined_count BIGINT, last_quarantined_at TIMESTAMP",
         [("stripe", "charges", "missing_field:id", 2, datetime(2025, 6, 30, 3))]),
     "rpt_unmapped_source_companies": (
-        "source VARCHAR, source_key VARCHAR, company_id BIGINT, first_seen_at TIMESTAMP, row_count BIGINT",
-        [("stripe", "stripe:acct_stranger", None, datetime(2025, 6, 1), 14)]),
+        "source VARCHAR, source_key VARCHAR, source_company_key VARCHAR, row_count BIGINT, first_seen_on DATE",
+        [("stripe", "acct_stranger", "stripe:acct_stranger", 14, date(2025, 6, 1))]),
 }
 
 
