@@ -13,6 +13,7 @@ from apps.session import context
 
 PAGE_TITLE = "Revenue by company and month"
 TABLE = "rpt_revenue_by_company_month"
+MANY = 6  # more companies than this start with one section (each section draws a chart per currency)
 
 
 def _company_section(name: str, rows) -> None:
@@ -48,8 +49,9 @@ def page() -> None:
     revenue = revenue_decimals(revenue)
     names = dict(zip(revenue["company_id"].astype(int), revenue["company_name"].astype(str), strict=False))
     selected = list(names)
-    if len(names) > 1:
-        selected = st.multiselect("Companies", options=list(names), default=list(names), format_func=names.get)
+    if len(names) > 1:  # platform admins: every company up to MANY, else the company chosen in the switcher
+        default = list(names) if len(names) <= MANY else [i for i in names if i == ctx.company_id][:1]
+        selected = st.multiselect("Companies", options=list(names), default=default, format_func=names.get)
         if not selected:
             st.info("Select at least one company to see its revenue.")
             return
