@@ -54,7 +54,7 @@ def build_marts(path: Path, invoices: int, companies: int) -> list[str]:
                    0.4 as gross_margin_ratio, 10 as mau, 0.25 as stickiness_ratio
             from range(1, {c} + 1) a(c), (select unnest(generate_series(date '2023-01-01', date '2025-12-01',
                                                                         interval 1 month))::date as m)""",
-        "rpt_revenue_by_company_month": f"""
+        "rpt_revenue_by_company_month": """
             select company_id, 'c' || company_id as company_slug, 'Company ' || company_id as company_name,
                    invoice_month as revenue_month, currency, 2 as currency_exponent, count(*) as invoice_count,
                    sum(net_minor) as net_revenue_minor, 0 as tax_minor, sum(net_minor) as gross_revenue_minor
