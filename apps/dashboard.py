@@ -10,6 +10,8 @@ the header above the chosen page.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from datetime import UTC, datetime
 
 import streamlit as st
@@ -20,6 +22,20 @@ from ez360.core.observability import init_sentry
 from ez360.core.settings import get_settings
 
 init_sentry(get_settings(), "dashboards")
+log = logging.getLogger("ez360.dashboards")
+st.set_option("client.showErrorDetails", "none")  # never a traceback in the browser (the guard below explains)
+
+
+def run_page(page) -> None:
+    """Run the chosen page; an unexpected error becomes a message that says what to do, never a traceback
+    (Streamlit's own rerun/stop signals are BaseExceptions and pass through)."""
+    try:
+        page.run()
+    except Exception as exc:
+        reference = uuid.uuid4().hex[:8]
+        log.exception("dashboard page failed (reference %s)", reference)
+        st.error(f"This page could not be shown ({type(exc).__name__}). Reload the page; if it happens again, "
+                 f"tell the data team and quote reference {reference}. Other pages still work.")
 
 
 def main() -> None:
@@ -51,7 +67,7 @@ def main() -> None:
         return
     page = st.navigation([st.Page(p.path, title=p.title, url_path=p.url_path) for p in allowed])
     header.render(ctx)
-    page.run()
+    run_page(page)
 
 
 main()

@@ -89,6 +89,7 @@ def as_user(dashboards, monkeypatch):
         if page is not None:
             at.switch_page(page).run()
         assert not at.exception, [e.value for e in at.exception]
+        assert not [e.value for e in at.error if "could not be shown" in e.value]
         return at
 
     yield run
@@ -210,6 +211,9 @@ def test_the_drill_down_shows_the_rows_of_the_chosen_client_in_base_or_original_
     assert list(invoices["Net"]) == ["2,500.00 USD", "1,500.00 USD", "2,000.00 USD"]  # base currency
     at.selectbox(key="drill_client").select("client 12").run()
     assert list(at.dataframe[-2].value["Invoice"]) == ["AC-2025-00003"]
+    at.radio(key="drill_by").set_value("Project").run()
+    at.selectbox(key="drill_project").select("Website rebuild").run()
+    assert list(at.dataframe[-2].value["Invoice"]) == ["AC-2025-00001", "AC-2025-00002"]
     originals = as_user("acme:viewer", mfa=True, originals="1")
     assert list(originals.dataframe[-2].value["Net"]) == ["2,500.00 USD", "1,500.00 USD", "1,800.00 EUR"]
 
@@ -291,6 +295,27 @@ def test_the_data_access_layer_reads_only_the_company_it_is_given(dashboards):
         data.read("fct_invoices", [])
     with pytest.raises(ValueError, match="plain identifier"):
         data.read("fct_invoices; drop table x", [ACME])
+
+
+def test_an_unexpected_error_is_explained_with_a_reference_never_a_traceback(as_user, monkeypatch, dashboards):
+    from apps import queries
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(queries, "read_or_none", broken)
+    core_settings.get_settings.cache_clear()
+    for key, value in dashboards.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(apps.session, "session_cookie",
+                        lambda settings: dashboards.token(dashboards.user("acme:viewer")))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["period"] = "2025-06"
+    at.run()
+    assert not at.exception
+    message = at.error[0].value
+    assert "could not be shown (RuntimeError)" in message and "quote reference" in message
+    assert "disk on fire" not in message and "Traceback" not in message
 
 
 def test_nothing_published_tells_the_user_what_to_run(as_user, monkeypatch, tmp_path):

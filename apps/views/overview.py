@@ -126,8 +126,32 @@ def ar_aging(ctx) -> None:
     export_buttons(shown, f"ar-aging-{day}", key="ar")
 
 
+ALL = "(all)"
+
+
+def _labels(ctx, invoices: pd.DataFrame, by: str) -> list[str]:
+    if by == "Client":
+        if "client_name" in invoices:
+            return [str(n) for n in invoices["client_name"]]
+        return [f"client {int(c)}" for c in invoices["client_id"]]
+    names: dict[int, str] = {}
+    catalog = queries.read_or_none("rpt_project_profitability", ctx.company_id, columns=["project_id", "project_name"])
+    if catalog is not None:
+        names = {int(i): str(n) for i, n in zip(catalog["project_id"], catalog["project_name"], strict=True)}
+    return ["(no project)" if pd.isna(p) else names.get(int(p), f"project {int(p)}") for p in invoices["project_id"]]
+
+
+def _picked_from_chart(event, by: str, options: list[str], key: str) -> None:
+    """A click on a bar selects that group in the drill-down box (which also works without a pointer)."""
+    chosen = [p.get(by) for p in (event.selection.get("group") or [])] if event else []
+    now = chosen[0] if chosen else None
+    if now != st.session_state.get(f"{key}_chart"):
+        st.session_state[f"{key}_chart"] = now
+        st.session_state[key] = now if now in options else ALL
+
+
 def revenue_drilldown(ctx) -> None:
-    st.subheader("Revenue by client")
+    st.subheader("Revenue by client and project")
     invoices = queries.read_or_none("fct_invoices", ctx.company_id,
                                     between={"issue_date": (ctx.period.start, ctx.period.end)})
     if invoices is None:
@@ -138,39 +162,45 @@ def revenue_drilldown(ctx) -> None:
     if invoices.empty:
         st.info(f"No invoices issued in {ctx.period.label}.")
         return
+    by = st.radio("Group by", ["Client", "Project"], horizontal=True, key="drill_by")
     base = ctx.company.base_currency
-    name_col = "client_name" if "client_name" in invoices else None
-    invoices["Client"] = (invoices[name_col].astype(str) if name_col
-                          else [f"client {int(c)}" for c in invoices["client_id"]])
-    value_col = "net_base_minor" if "net_base_minor" in invoices and not ctx.show_originals else "net_minor"
-    by_client = (invoices.groupby(["Client"] + (["currency"] if value_col == "net_minor" else []), as_index=False)
-                 [value_col].sum().rename(columns={value_col: "minor"}))
-    currency_of = (lambda r: str(r["currency"])) if value_col == "net_minor" else (lambda r: base)
-    by_client["Revenue"] = [format_amount(int(r["minor"]), currency_of(r)) for _, r in by_client.iterrows()]
-    by_client = by_client.sort_values("minor", ascending=False, kind="stable")
-    pick = alt.selection_point(fields=["Client"], name="client")
-    chart = alt.Chart(by_client).mark_bar().encode(
-        y=alt.Y("Client:N", sort="-x", title=None), x=alt.X("minor:Q", title="net revenue (minor units)"),
-        tooltip=["Client", "Revenue"],
+    invoices = invoices.assign(**{"Client": _labels(ctx, invoices, "Client")})
+    if "project_id" in invoices:
+        invoices = invoices.assign(**{"Project": _labels(ctx, invoices, "Project")})
+    elif by == "Project":
+        st.info("The published invoices carry no project yet.")
+        return
+    in_base = "net_base_minor" in invoices and not ctx.show_originals
+    value_col = "net_base_minor" if in_base else "net_minor"
+    groups = (invoices.groupby([by] + ([] if in_base else ["currency"]), as_index=False)[value_col].sum()
+              .rename(columns={value_col: "minor"}))
+    groups["Revenue"] = [format_amount(int(m), base if in_base else str(c))
+                         for m, c in zip(groups["minor"], groups["currency"] if not in_base else [base] * len(groups),
+                                         strict=True)]
+    groups = groups.sort_values("minor", ascending=False, kind="stable")
+    pick = alt.selection_point(fields=[by], name="group")
+    chart = alt.Chart(groups).mark_bar().encode(
+        y=alt.Y(f"{by}:N", sort="-x", title=None), x=alt.X("minor:Q", title="net revenue (minor units)"),
+        tooltip=[by, "Revenue"],
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.4))).add_params(pick)
-    event = st.altair_chart(chart, width="stretch", on_select="rerun", key="client_chart",
-                            selection_mode="client")
-    chosen = [p.get("Client") for p in (event.selection.get("client") or [])] if event else []
-    clients = list(by_client["Client"])
-    picked = st.selectbox("Drill into a client", ["(all clients)"] + clients,
-                          index=clients.index(chosen[0]) + 1 if chosen and chosen[0] in clients else 0,
-                          key="drill_client")
+    event = st.altair_chart(chart, width="stretch", on_select="rerun", key=f"chart_{by}", selection_mode="group")
+    options = sorted(set(groups[by]))
+    key = f"drill_{by.lower()}"
+    _picked_from_chart(event, by, options, key)
+    if st.session_state.get(key) not in [ALL, *options]:
+        st.session_state[key] = ALL
+    picked = st.selectbox(f"Drill into a {by.lower()}", [ALL, *options], key=key)
     originals_note(ctx)
-    rows = invoices if picked == "(all clients)" else invoices[invoices["Client"] == picked]
+    rows = invoices if picked == ALL else invoices[invoices[by] == picked]
     shown = pd.DataFrame({
         "Invoice": rows["invoice_number"].astype(str), "Client": rows["Client"],
+        "Project": rows["Project"] if "Project" in rows else "",
         "Issued": pd.to_datetime(rows["issue_date"]).dt.strftime("%Y-%m-%d"), "Status": rows["status"].astype(str),
-        "Net": [format_amount(int(v), str(c)) for v, c in zip(rows["net_minor"], rows["currency"], strict=True)],
+        "Net": ([format_amount(int(v), base) for v in rows["net_base_minor"]] if in_base else
+                [format_amount(int(v), str(c)) for v, c in zip(rows["net_minor"], rows["currency"], strict=True)]),
         "Due (as invoiced)": [format_amount(int(v), str(c)) for v, c in zip(rows["due_minor"], rows["currency"],
                                                                              strict=True)],
     })
-    if "net_base_minor" in rows and not ctx.show_originals:
-        shown["Net"] = [format_amount(int(v), base) for v in rows["net_base_minor"]]
     st.dataframe(shown, hide_index=True, width="stretch", column_config={"Net": money_column(),
                                                                          "Due (as invoiced)": money_column()})
     export_buttons(shown, f"invoices-{ctx.period.key}-{picked}", key="invoices")

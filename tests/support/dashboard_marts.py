@@ -62,18 +62,18 @@ TABLES: dict[str, tuple[str, list[tuple]]] = {
          (ACME, date(2025, 6, 30), "USD", "31-60", 3, 12_345, 1),
          (GLOBEX, date(2025, 6, 30), "EUR", "90+", 5, 999_999, 9)]),
     "fct_invoices": (
-        "invoice_id BIGINT, company_id BIGINT, client_id BIGINT, invoice_number VARCHAR, "
+        "invoice_id BIGINT, company_id BIGINT, client_id BIGINT, project_id BIGINT, invoice_number VARCHAR, "
         "status VARCHAR, currency VARCHAR, issue_date DATE, due_date DATE, invoice_month DATE, "
         "net_minor BIGINT, paid_minor BIGINT, due_minor BIGINT, is_revenue BOOLEAN, net_base_minor BIGINT",
-        [(1, ACME, 11, "AC-2025-00001", "paid", "USD", date(2025, 6, 3), date(2025, 7, 3), JUNE,
+        [(1, ACME, 11, 31, "AC-2025-00001", "paid", "USD", date(2025, 6, 3), date(2025, 7, 3), JUNE,
           250_000, 250_000, 0, True, 250_000),
-         (2, ACME, 11, "AC-2025-00002", "sent", "USD", date(2025, 6, 20), date(2025, 7, 20), JUNE,
+         (2, ACME, 11, 31, "AC-2025-00002", "sent", "USD", date(2025, 6, 20), date(2025, 7, 20), JUNE,
           150_000, 0, 150_000, True, 150_000),
-         (3, ACME, 12, "AC-2025-00003", "sent", "EUR", date(2025, 6, 25), date(2025, 7, 25), JUNE,
+         (3, ACME, 12, None, "AC-2025-00003", "sent", "EUR", date(2025, 6, 25), date(2025, 7, 25), JUNE,
           180_000, 0, 180_000, True, 200_000),
-         (4, ACME, 12, "AC-2025-00004", "sent", "USD", date(2025, 5, 25), date(2025, 6, 25),
+         (4, ACME, 12, None, "AC-2025-00004", "sent", "USD", date(2025, 5, 25), date(2025, 6, 25),
           date(2025, 5, 1), 70_000, 0, 70_000, True, 70_000),
-         (5, GLOBEX, 21, "GL-2025-00001", "sent", "EUR", date(2025, 6, 10), date(2025, 7, 10), JUNE,
+         (5, GLOBEX, 21, 41, "GL-2025-00001", "sent", "EUR", date(2025, 6, 10), date(2025, 7, 10), JUNE,
           4_200_000, 0, 4_200_000, True, 4_200_000)]),
     "rpt_project_profitability": (
         "project_id BIGINT, company_id BIGINT, project_name VARCHAR, currency VARCHAR, billed_minor BIGINT, "
