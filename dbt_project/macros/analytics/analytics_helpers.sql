@@ -3,7 +3,7 @@
     PostgreSQL; no floating point anywhere: ratios are computed from integers with exact integer division.
 -#}
 
-{#- Settings of the analytics marts, each a dbt var with the documented default below (docs/warehouse-analytics.md). -#}
+{#- Settings of the analytics marts, each a dbt var with the documented default below (docs/analytics-marts.md). -#}
 {% macro analytics_var(name) -%}
     {%- set defaults = {
         'analytics_as_of_date': none,
@@ -72,4 +72,11 @@
 {#- Hours (exact decimal, 2 places in the ops app) as integer hundredths of an hour, for exact ratios. -#}
 {% macro centi_hours(hours_expr) -%}
     cast(round({{ hours_expr }} * 100, 0) as {{ dbt.type_bigint() }})
+{%- endmacro %}
+
+{#- The day a month's balances are read: its last day, or the as-of date for the current month. -#}
+{% macro analytics_month_close(month_expr) -%}
+    case when cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, month_expr)) }} as date) < {{ analytics_as_of_date() }}
+         then cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, month_expr)) }} as date)
+         else {{ analytics_as_of_date() }} end
 {%- endmacro %}

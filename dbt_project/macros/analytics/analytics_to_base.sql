@@ -1,6 +1,6 @@
 {#-
     An amount in integer minor units of `currency` in the company's base currency, at `rate` (units of base
-    per unit of currency, from int_fx_rates_daily): unchanged when the currencies are equal, else converted with
+    per unit of currency, from int_fx_rates): unchanged when the currencies are equal, else converted with
     the warehouse's convert_minor() (one rounding, half away from zero). Null when no rate is known.
 -#}
 {% macro analytics_to_base(amount_minor, currency, base_currency, rate) -%}

@@ -1,7 +1,7 @@
 -- One row per project and month with anything billed, logged or spent on it: billed net (invoiced net minus
 -- credited net, revenue invoices only, by issue month), time cost (by work month) and project expenses (by
 -- incurred month), in the project currency where the amount is in it, and every amount in the company's base
--- currency at the rate of its own date (int_fx_rates_daily).
+-- currency at the rate of its own date (int_fx_rates).
 with projects as (
     select projects.*, companies.base_currency
     from {{ ref('stg_ops__projects') }} as projects
@@ -10,7 +10,7 @@ with projects as (
 ),
 
 rates as (
-    select * from {{ ref('int_fx_rates_daily') }}
+    select * from {{ ref('int_fx_rates') }}
 ),
 
 invoice_projects as (
@@ -55,12 +55,14 @@ converted as (
         {{ analytics_to_base('amounts.time_cost_minor', 'amounts.currency', 'projects.base_currency', 'rates.rate') }}
             as time_cost_base_minor,
         {{ analytics_to_base('amounts.expense_minor', 'amounts.currency', 'projects.base_currency', 'rates.rate') }}
-            as expense_base_minor
+            as expense_base_minor,
+        case when amounts.currency <> projects.base_currency and rates.rate is null then 1 else 0 end as missing_rate
     from amounts
     inner join projects
         on amounts.project_id = projects.project_id
     left join rates
-        on rates.rate_date = amounts.amount_date
+        on rates.valid_from <= amounts.amount_date
+        and rates.valid_to > amounts.amount_date
         and rates.currency = amounts.currency
         and rates.base_currency = projects.base_currency
 )
@@ -78,7 +80,6 @@ select
     cast(sum(billed_base_minor) as {{ dbt.type_bigint() }}) as billed_base_minor,
     cast(sum(time_cost_base_minor) as {{ dbt.type_bigint() }}) as time_cost_base_minor,
     cast(sum(expense_base_minor) as {{ dbt.type_bigint() }}) as expense_base_minor,
-    cast(sum(case when billed_base_minor is null or time_cost_base_minor is null or expense_base_minor is null
-                  then 1 else 0 end) as {{ dbt.type_bigint() }}) as amounts_without_rate
+    cast(sum(missing_rate) as {{ dbt.type_bigint() }}) as amounts_without_rate
 from converted
 group by 1, 2, 3, 4, 5

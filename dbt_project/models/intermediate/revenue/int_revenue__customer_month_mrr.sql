@@ -32,12 +32,7 @@ grid as (
         customers.customer_id,
         customers.currency,
         months.mrr_month,
-        case
-            when cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'months.mrr_month')) }} as date)
-                 < {{ analytics_as_of_date() }}
-                then cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'months.mrr_month')) }} as date)
-            else {{ analytics_as_of_date() }}
-        end as measured_on
+        {{ analytics_month_close('months.mrr_month') }} as measured_on
     from customers
     inner join months
         on months.mrr_month >= customers.first_month

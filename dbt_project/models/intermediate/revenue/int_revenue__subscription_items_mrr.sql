@@ -1,5 +1,5 @@
 -- One row per Stripe subscription item: its monthly recurring amount (MRR) in minor units of the item's
--- currency and the dates between which it counts. The rules (docs/warehouse-analytics.md):
+-- currency and the dates between which it counts. The rules (docs/analytics-marts.md):
 --   * monthly amount = unit_amount x quantity normalised to one month: interval month -> / interval_count,
 --     year -> / (12 x interval_count), week -> x 52 / (12 x interval_count), day -> x 365 / (12 x interval_count),
 --     rounded half away from zero to the minor unit.

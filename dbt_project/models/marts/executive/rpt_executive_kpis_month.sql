@@ -1,8 +1,8 @@
 -- Executive KPIs: one row per company and calendar month (from the company's first month with data to the
 -- month of the as-of date), every amount in the company's base currency (integer minor units), each KPI with
 -- its value one month earlier (`_prev_month`) and twelve months earlier (`_year_ago`). Definitions: the metric
--- catalog (models/metrics/_metrics.yml). Finance figures come from the warehouse's finance mart
--- rpt_finance_kpis_company_month as they are; MRR, utilization, margin and adoption from the analytics marts.
+-- catalog (models/metrics/_metrics.yml). Finance figures: the warehouse's finance marts in base currency
+-- (int_revenue__finance_kpis_company_month); MRR, utilization, margin and adoption: the analytics marts.
 {%- set kpis = ['revenue_net_base_minor', 'recognised_base_minor', 'collected_base_minor', 'open_ar_base_minor',
                 'dso_days', 'cei_ratio', 'mrr_base_minor', 'arr_base_minor', 'nrr_ratio', 'grr_ratio',
                 'utilization_ratio', 'gross_margin_ratio', 'mau', 'stickiness_ratio'] %}
@@ -11,11 +11,11 @@ with companies as (
 ),
 
 finance as (
-    select * from {{ ref('rpt_finance_kpis_company_month') }}
+    select * from {{ ref('int_revenue__finance_kpis_company_month') }}
 ),
 
 rates as (
-    select * from {{ ref('int_fx_rates_daily') }}
+    select * from {{ ref('int_fx_rates') }}
 ),
 
 mrr_converted as (
@@ -33,11 +33,8 @@ mrr_converted as (
     left join rates
         on rates.currency = bridge.currency
         and rates.base_currency = companies.base_currency
-        and rates.rate_date = (
-            case when cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'bridge.mrr_month')) }} as date)
-                      < {{ analytics_as_of_date() }}
-                 then cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'bridge.mrr_month')) }} as date)
-                 else {{ analytics_as_of_date() }} end)
+        and rates.valid_from <= {{ analytics_month_close('bridge.mrr_month') }}
+        and rates.valid_to > {{ analytics_month_close('bridge.mrr_month') }}
 ),
 
 mrr as (

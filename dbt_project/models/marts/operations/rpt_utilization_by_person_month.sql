@@ -1,7 +1,7 @@
 -- Utilization per person, company and month: billable hours / available hours.
 -- People: members whose role is in var utilization_roles, plus anyone who logged time; each from the earlier
 -- of the month they joined and the month of their first time entry, to the month of the as-of date.
--- Available hours = var utilization_hours_per_weekday x weekdays (Mon-Fri) of the month (docs/warehouse-analytics.md).
+-- Available hours = var utilization_hours_per_weekday x weekdays (Mon-Fri) of the month (docs/analytics-marts.md).
 with entries as (
     select * from {{ ref('int_operations__time_entries') }}
 ),
