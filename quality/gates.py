@@ -32,6 +32,7 @@ ROW_COUNT_MAX_SLACK = 1000
 # share of a load's records quarantined above which the source's gate fails
 QUARANTINE_MAX_SHARE = 0.05
 EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+Identity = Callable[[], gxe.Expectation]  # a business identity (quality/suites.py), built fresh per suite
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ _CURRENCIES = sorted({*CURRENCY_EXPONENTS, *(c.lower() for c in CURRENCY_EXPONEN
 
 def raw_suite(name: str, keys: tuple[str, ...], *, currencies: tuple[str, ...] = (), amounts: tuple[str, ...] = (),
               timestamps: tuple[str, ...] = (), epoch_seconds: tuple[str, ...] = (),
-              columns: tuple[str, ...] = ()) -> Callable[[GateContext], gx.ExpectationSuite]:
+              columns: tuple[str, ...] = (), non_negative: tuple[str, ...] = (),
+              identities: tuple[Identity, ...] = ()) -> Callable[[GateContext], gx.ExpectationSuite]:
     """A raw table's suite: required columns present, keys complete and unique, currencies ISO 4217,
     amounts (minor units) integral, timestamps between 2000 and tomorrow, row count near the last load's."""
 
@@ -96,7 +98,9 @@ def raw_suite(name: str, keys: tuple[str, ...], *, currencies: tuple[str, ...] =
               for c in timestamps),
             *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=int(EARLIEST_TIMESTAMP.timestamp()),
                                                 max_value=int(latest.timestamp())) for c in epoch_seconds),
+            *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0) for c in non_negative),
             _row_count_bounds(ctx.previous_row_count),
+            *(make() for make in identities),
         ]
         return suites.build_suite(name, expectations)
 
@@ -140,8 +144,28 @@ def quarantine(source: str) -> Gate:
                 ("table_name", "record_key"), optional=True)
 
 
-def mart(table: str, suite: Callable[[], gx.ExpectationSuite], keys: tuple[str, ...]) -> Gate:
-    return Gate(table, "mart", lambda _ctx: suite(), keys)
+def mart(table: str, keys: tuple[str, ...], *, currency: str | None = "currency", not_null: tuple[str, ...] = (),
+         nullable_keys: tuple[str, ...] = (),
+         identities: tuple[Identity, ...] = (), min_rows: int = 0,
+         suite: Callable[[], gx.ExpectationSuite] | None = None) -> Gate:
+    """A published mart's gate: keys complete and unique, its currency ISO 4217, `not_null` columns filled, at
+    least `min_rows` rows, plus its business `identities` (quality/suites.py). `suite` replaces all of it."""
+
+    def build(_ctx: GateContext) -> gx.ExpectationSuite:
+        if suite is not None:
+            return suite()
+        return suites.build_suite(table, [
+            *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in dict.fromkeys((*keys, *not_null))
+              if c not in nullable_keys),
+            (gxe.ExpectColumnValuesToBeUnique(column=keys[0]) if len(keys) == 1
+             else gxe.ExpectCompoundColumnsToBeUnique(column_list=list(keys))),
+            *([gxe.ExpectColumnValuesToBeInSet(column=currency, value_set=sorted(CURRENCY_EXPONENTS))]
+              if currency else []),
+            gxe.ExpectTableRowCountToBeBetween(min_value=min_rows),
+            *(make() for make in identities),
+        ])
+
+    return Gate(table, "mart", build, keys)
 
 
 _OPS_TS = ("created_at", "updated_at")
@@ -157,6 +181,7 @@ GATE_LIST: list[Gate] = [
         timestamps=_OPS_TS, columns=("company_id",)),
     raw("raw_ops.invoices", currencies=("currency",),
         amounts=("subtotal_minor", "tax_minor", "total_minor", "amount_paid_minor"),
+        non_negative=("subtotal_minor", "tax_minor", "total_minor"),  # credit notes are their own documents
         timestamps=_OPS_TS, columns=("company_id", "number", "status")),
     raw("raw_ops.invoice_lines", amounts=("unit_price_minor", "net_minor", "tax_minor")),
     raw("raw_ops.payments", currencies=("currency",), amounts=("amount_minor",), timestamps=_OPS_TS,
@@ -164,7 +189,8 @@ GATE_LIST: list[Gate] = [
     raw("raw_ops.expenses", currencies=("currency",), amounts=("amount_minor",), timestamps=_OPS_TS,
         columns=("company_id",)),
     raw("raw_ops.journal_entries", currencies=("currency",), timestamps=_OPS_TS, columns=("company_id",)),
-    raw("raw_ops.journal_lines", amounts=("debit_minor", "credit_minor")),
+    raw("raw_ops.journal_lines", amounts=("debit_minor", "credit_minor"), non_negative=("debit_minor", "credit_minor"),
+        identities=(suites.raw_journal_balances,)),
     # --- Stripe (raw_stripe): integer minor units of a lower-case currency, `created` in epoch seconds
     raw("raw_stripe.charges", currencies=("currency",), amounts=("amount", "amount_refunded"), **_STRIPE),
     raw("raw_stripe.refunds", currencies=("currency",), amounts=("amount",), optional=True, **_STRIPE),
@@ -181,8 +207,26 @@ GATE_LIST: list[Gate] = [
     raw("raw_files.bank_statement_lines", keys=("line_id",), currencies=("currency",), optional=True),
     raw("raw_files.erpnext_gl_export", keys=("gl_entry",), currencies=("currency",), optional=True),
     quarantine("files"),
-    # --- published marts (every model in dbt_project/models/marts needs one)
-    mart("marts.rpt_revenue_by_company_month", suites.revenue_mart_gate_suite, tuple(suites.REVENUE_MART_KEYS)),
+    # --- published marts: EVERY model in dbt_project/models/marts needs a line here
+    mart("marts.rpt_revenue_by_company_month", tuple(suites.REVENUE_MART_KEYS), suite=suites.revenue_mart_gate_suite),
+    mart("marts.dim_companies", ("company_id",), currency=None, not_null=("company_slug",), min_rows=1),
+    mart("marts.fct_invoices", ("invoice_id",), not_null=("company_id",), identities=(suites.invoices_tie_out,)),
+    mart("marts.fct_payments", ("payment_id",), not_null=("company_id",)),
+    mart("marts.fct_refunds", ("refund_id",)),
+    mart("marts.fct_gl_entries", ("gl_entry_id",), identities=(suites.gl_debits_equal_credits,)),
+    mart("marts.fct_stripe_balance_transactions", ("balance_transaction_id",)),
+    mart("marts.fct_stripe_payouts", ("payout_id",), identities=(suites.payout_sums,)),
+    mart("marts.fct_reconciliation_items", ("item_key",), currency=None, not_null=("pair", "status"),
+         identities=(suites.reconciliation_covers_stripe_charges, suites.reconciliation_covers_ops_payments)),
+    mart("marts.rpt_ar_aging", ("company_id", "as_of_date", "currency", "aging_bucket"),
+         identities=(suites.ar_aging_sums_to_open_invoices,)),
+    mart("marts.rpt_dso_cei_by_month", ("company_id", "revenue_month", "currency")),
+    mart("marts.rpt_revenue_by_month", ("company_id", "revenue_month", "currency")),
+    mart("marts.rpt_stripe_balance_by_month", ("account_id", "created_month", "currency", "reporting_category")),
+    mart("marts.rpt_unmapped_source_companies", ("source_company_key",), currency=None),
+    mart("marts.rpt_raw_table_counts", ("source", "table_name", "load_id"), currency=None,
+         nullable_keys=("load_id",)),
+    mart("marts.rpt_quarantine_counts", ("source", "table_name", "reason"), currency=None),
 ]
 
 GATES: dict[str, Gate] = {gate.table: gate for gate in GATE_LIST}

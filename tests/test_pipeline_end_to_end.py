@@ -65,8 +65,8 @@ def _insert_raw_invoice(conn, row: dict) -> None:
 
 
 def add_negative_revenue_invoice(settings) -> None:
-    """A bad row lands in the warehouse's raw layer (the ops DB's own triggers would refuse it): dbt's tests
-    pass, the GX gate must refuse it."""
+    """A bad row lands in the warehouse's raw layer (the ops DB's own triggers would refuse it): the raw gate
+    must refuse it before dbt builds anything from it."""
     from ez360.core.warehouse import parse_warehouse_url
 
     engine = create_engine(parse_warehouse_url(settings.warehouse_url).sqlalchemy_url())
@@ -89,16 +89,6 @@ def duplicate_a_raw_invoice(settings) -> int:
         _insert_raw_invoice(conn, row)
     engine.dispose()
     return int(row["id"])
-
-
-def bad_company_id(settings) -> int:
-    from ez360.core.warehouse import parse_warehouse_url
-
-    engine = create_engine(parse_warehouse_url(settings.warehouse_url).sqlalchemy_url())
-    with engine.connect() as conn:
-        company = conn.execute(text("select company_id from raw_ops.invoices where id = 999999")).scalar()
-    engine.dispose()
-    return int(company)
 
 
 def published_fingerprint(settings) -> str:
@@ -157,8 +147,8 @@ def check_the_whole_slice(settings):
     add_negative_revenue_invoice(settings)
     gated = _run(settings)
     assert not gated.success and not gated.published and gated.status == "gate_failed"
-    assert gated.failed_checks == ["marts/rpt_revenue_by_company_month:gate_marts__rpt_revenue_by_company_month"]
-    assert gated.blocked_by == ["gate gate_marts__rpt_revenue_by_company_month on marts.rpt_revenue_by_company_month"]
+    assert gated.failed_checks == ["raw_ops/invoices:gate_raw_ops__invoices"]
+    assert gated.blocked_by == ["gate gate_raw_ops__invoices on raw_ops.invoices"]
     assert published_revenue(settings) == expected
     assert published_fingerprint(settings) == before
     status = PublishedData(settings).status()
@@ -166,9 +156,9 @@ def check_the_whole_slice(settings):
     assert status.failed_checks
     health = HealthStore.from_settings(settings)
     [failed] = health.failed_gates(gated.run_id)
-    negative = [f for f in failed["failures"] if f["column"] == "gross_revenue_minor"]
-    assert negative and negative[0]["unexpected_count"] == 1
-    assert negative[0]["sample_keys"][0].startswith(f"{bad_company_id(settings)}|2031-01-01")
+    negative = {f["column"]: f for f in failed["failures"]}
+    assert set(negative) == {"subtotal_minor", "total_minor"}
+    assert negative["total_minor"]["unexpected_count"] == 1 and negative["total_minor"]["sample_keys"] == ["999999"]
     assert health.run(gated.run_id)["status"] == "gate_failed"
     assert health.last_published()["run_id"] == second.run_id
 
