@@ -3,6 +3,12 @@
 DuckDB: `published_dir/reporting.duckdb`, opened read-only for each call and closed straight after, so a
 publish can swap the file at any time. PostgreSQL: schema `published` of the warehouse, via SQLAlchemy.
 Every read can be restricted to a list of company ids (the tenant boundary).
+
+`read()` is the one data-access path of the dashboard pages: a published table, ALWAYS for the companies named
+(or `ALL_COMPANIES`, which only the platform-admin view passes). On PostgreSQL each read also runs as a reader
+role of its own (`ez360_reader_c<company id>`, or `ez360_reader_platform`) under row-level security on every
+published table with a `company_id` column, so a bug in a WHERE clause still cannot show another company's rows
+(`apps.rls`).
 """
 
 from __future__ import annotations
@@ -43,6 +49,28 @@ HOW_TO_PUBLISH = "Run `ez360 pipeline run` to load, transform, check and publish
 
 class NothingPublishedYet(RuntimeError):
     """No pipeline run has published data yet."""
+
+
+class MissingTable(NothingPublishedYet):
+    """The published snapshot has no such table (yet): the page says which and what to run."""
+
+    def __init__(self, table: str, location: str):
+        super().__init__(f"The published data at {location} has no table {table} yet. {HOW_TO_PUBLISH}")
+        self.table = table
+
+
+class _AllCompanies:
+    def __repr__(self) -> str:
+        return "ALL_COMPANIES"
+
+
+# Published tables without a company_id column that belong to a company through a parent row:
+# {child table: (key column, parent table with company_id)}
+CHILD_TABLES: dict[str, tuple[str, str]] = {
+    "fct_reconciliation_candidates": ("item_key", "fct_reconciliation_items"),
+}
+ALL_COMPANIES = _AllCompanies()  # platform-wide reads (platform admins only); never a default
+_IDENT = __import__("re").compile(r"^[a-z_][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -95,15 +123,72 @@ class PublishedData:
         """The published revenue mart, plus exact Decimal columns net_revenue, tax and gross_revenue."""
         rows = self._select(REVENUE_COLUMNS, company_ids,
                             order_by="company_name, company_id, revenue_month, currency")
-        frame = _frame(rows, REVENUE_COLUMNS)
-        for decimal_col, minor_col in (("net_revenue", "net_revenue_minor"), ("tax", "tax_minor"),
-                                       ("gross_revenue", "gross_revenue_minor")):
-            frame[decimal_col] = pd.Series(
-                [money_decimal(v, c, e) for v, c, e in
-                 zip(frame[minor_col], frame["currency"], frame["currency_exponent"], strict=True)],
-                index=frame.index, dtype=object,
-            )
-        return frame
+        return revenue_decimals(_frame(rows, REVENUE_COLUMNS))
+
+    def read(self, table: str, companies: Sequence[int] | _AllCompanies, *, columns: Sequence[str] | None = None,
+             between: dict[str, tuple[Any, Any]] | None = None, equals: dict[str, Any] | None = None,
+             order_by: Sequence[str] = ()) -> pd.DataFrame:
+        """Rows of published `table` for `companies` (ids) only; `between` = {column: (from, to_exclusive)}.
+
+        Raises MissingTable when the snapshot has no such table."""
+        for name in [table, *(columns or ()), *(between or {}), *(equals or {}), *order_by]:
+            if not _IDENT.match(name):
+                raise ValueError(f"not a plain identifier: {name!r}")
+        everyone = companies is ALL_COMPANIES
+        ids = [] if everyone else sorted({int(i) for i in companies})  # type: ignore[union-attr]
+        if not everyone and not ids:
+            raise ValueError("read() needs the company (or ALL_COMPANIES for the platform view)")
+        clauses, params = [], {}
+        if not everyone:
+            in_companies = "company_id IN (" + ", ".join(f":c{i}" for i in range(len(ids))) + ")"
+            if table in CHILD_TABLES:
+                key, parent = CHILD_TABLES[table]
+                in_companies = f"{key} IN (SELECT {key} FROM {PUBLISHED_SCHEMA}.{parent} WHERE {in_companies})"
+            clauses.append(in_companies)
+            params.update({f"c{i}": v for i, v in enumerate(ids)})
+        for n, (col, (lo, hi)) in enumerate((between or {}).items()):
+            clauses.append(f"{col} >= :lo{n} AND {col} < :hi{n}")
+            params.update({f"lo{n}": lo, f"hi{n}": hi})
+        for n, (col, value) in enumerate((equals or {}).items()):
+            clauses.append(f"{col} = :eq{n}")
+            params[f"eq{n}"] = value
+        cols = ", ".join(columns) if columns else "*"
+        sql = f"SELECT {cols} FROM {PUBLISHED_SCHEMA}.{table}" + (" WHERE " + " AND ".join(clauses) if clauses
+                                                                   else "")
+        if order_by:
+            sql += " ORDER BY " + ", ".join(order_by)
+        if self.warehouse.kind == "duckdb":
+            names = list(params)
+            duck_sql = sql
+            for name in sorted(names, key=len, reverse=True):
+                duck_sql = duck_sql.replace(f":{name}", f"${name}")
+            with self._duckdb() as con:
+                try:
+                    result = con.execute(duck_sql, params)
+                except duckdb.CatalogException as exc:
+                    if f"{table}" in str(exc) and "Table" in str(exc):
+                        raise MissingTable(table, self.location) from None
+                    raise
+                return result.fetchdf()
+        from apps import rls
+
+        with self._pg().begin() as conn:
+            if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": f"{PUBLISHED_SCHEMA}.{table}"}).scalar() is None:
+                raise MissingTable(table, self.location)
+            rls.read_as_reader(conn, table, None if everyone else ids)
+            result = conn.execute(sa.text(sql), params)
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def has_table(self, table: str) -> bool:
+        if self.warehouse.kind == "duckdb":
+            if not snapshot_path(self.published_dir).exists():
+                return False
+            with self._duckdb() as con:
+                return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+                                   "AND table_name = ?", [PUBLISHED_SCHEMA, table]).fetchone()[0] > 0
+        with self._pg().connect() as conn:
+            return conn.execute(sa.text("SELECT to_regclass(:t)"),
+                                {"t": f"{PUBLISHED_SCHEMA}.{table}"}).scalar() is not None
 
     def companies(self, company_ids: Sequence[int] | None = None) -> pd.DataFrame:
         """Companies present in the published revenue data, by name."""
@@ -184,6 +269,22 @@ class PublishedData:
 
             published, latest = _log_rows(fetch, f"{PUBLISHED_SCHEMA}.{LOG_TABLE}", ":status")
         return _status(published, latest, self.location)
+
+
+def revenue_decimals(frame: pd.DataFrame) -> pd.DataFrame:
+    """Exact Decimal columns net_revenue, tax and gross_revenue beside the revenue mart's minor units."""
+    frame = frame.copy()
+    for col in _INT_COLUMNS:
+        if col in frame:
+            frame[col] = frame[col].astype("int64")
+    for decimal_col, minor_col in (("net_revenue", "net_revenue_minor"), ("tax", "tax_minor"),
+                                   ("gross_revenue", "gross_revenue_minor")):
+        frame[decimal_col] = pd.Series(
+            [money_decimal(v, c, e) for v, c, e in
+             zip(frame[minor_col], frame["currency"], frame["currency_exponent"], strict=True)],
+            index=frame.index, dtype=object,
+        )
+    return frame
 
 
 def _log_rows(fetch, log: str, placeholder: str) -> tuple[tuple | None, tuple | None]:

@@ -37,6 +37,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "usage:read": MANAGERS,
     "onboarding:read": ALL,
     "dashboards:read": FINANCE | {"viewer"},  # the finance and executive dashboards (executives are viewers)
+    # dashboards (apps/): executives (viewers) and managers read the KPIs; finance reconciles
+    "dashboards:kpis": MANAGERS | {"viewer"},
+    "reconcile": FINANCE,  # write reconciliation resolutions (append-only, audited)
 }
 
 

@@ -1,10 +1,15 @@
-"""The Streamlit dashboard in a real browser (Chromium via Playwright), reading a real published snapshot.
+"""The dashboards in a real headless Chromium (Playwright), behind the web app's one sign-on: the staff web app
+(real uvicorn, SQLite ops DB) and `streamlit run apps/dashboard.py` (a real process) on free ports of the same
+host, so the browser sends the web app's session cookie to both, reading a real published DuckDB snapshot.
 
 Needs Chromium at /usr/bin/chromium (Debian: `apt-get install -y chromium`); `playwright install` is not used.
+Screenshots go to $EZ360_TEST_ARTIFACTS/dashboards (default var/test-artifacts/dashboards).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import subprocess
@@ -12,39 +17,42 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from ez360.core.settings import Settings
 from ez360.core.warehouse import parse_warehouse_url
+from operational_api.app import create_app
+from operational_api.db.engine import make_engine, make_sessionmaker
+from operational_api.services import companies
 from pipelines.publish import publish, record_gate_failure
+from tests.support import dashboard_marts
+from tests.support.browser import chromium
+from tests.support.live_server import serve_app
 from tests.support.platform import free_port
+from tests.support.security_world import _HASH, PASSWORD, build_world
 from tests.test_publish import EXPECTED_GROSS, MART, duckdb_settings, make_duckdb_warehouse
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
 TIMEOUT_MS = 30_000
-
+PHONE = {"width": 390, "height": 844}
+ARTIFACTS = Path(os.environ.get("EZ360_TEST_ARTIFACTS", "var/test-artifacts")) / "dashboards"
+PLATFORM_EMAIL = "root@platform.test"
 
 
 class Dashboard:
-    """`streamlit run apps/dashboard.py` as the CLI launches it, on a free port, with EZ360_* pointing at var_dir."""
+    """`streamlit run apps/dashboard.py` as the CLI launches it, on a free port, with EZ360_* from `env`."""
 
-    def __init__(self, var_dir: Path, log_path: Path):
-        settings = duckdb_settings(var_dir)
-        self.var_dir = var_dir
-        self.warehouse = parse_warehouse_url(settings.warehouse_url)
-        self.published_dir = settings.published_dir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(self, port: int, env_settings: dict[str, str], log_path: Path):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         env = {k: v for k, v in os.environ.items() if not k.startswith(("EZ360_", "STREAMLIT_"))}
-        env.update(
-            EZ360_ENVIRONMENT="test", EZ360_VAR_DIR=str(var_dir), EZ360_WAREHOUSE_URL=settings.warehouse_url,
-            EZ360_PUBLISHED_DIR=str(settings.published_dir),
-        )
+        env.update(env_settings)
         self._log = open(log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "apps/dashboard.py", "--server.port", str(self.port),
@@ -64,7 +72,7 @@ class Dashboard:
                         return
             except OSError:
                 pass
-            time.sleep(0.3)
+            time.sleep(0.3)  # polling a server's health endpoint, not waiting for a state in the page
         pytest.fail(f"streamlit did not answer on {self.url} within {timeout}s:\n{self.log_path.read_text()}")
 
     def stop(self) -> None:
@@ -78,64 +86,102 @@ class Dashboard:
         self._log.close()
 
 
-@pytest.fixture
-def dashboard(tmp_path) -> Iterator[Dashboard]:
-    server = Dashboard(tmp_path / "var", tmp_path / "streamlit.log")
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        server.stop()
+@dataclass
+class Stack:
+    web: str
+    dashboards: Dashboard
+    world: object
+    settings: Settings
+    browser: object
+
+    @property
+    def warehouse(self):
+        return parse_warehouse_url(self.settings.warehouse_url)
+
+    def publish_marts(self, run_id: str, tables: dict | None = None) -> None:
+        names = dashboard_marts.build_duckdb(self.warehouse.path, tables or dashboard_marts.TABLES)
+        publish(self.warehouse, self.settings.published_dir, names, run_id=run_id)
+
+    def context(self, **kwargs):
+        context = self.browser.new_context(viewport={"width": 1400, "height": 2400}, accept_downloads=True,
+                                           **kwargs)
+        context.set_default_timeout(TIMEOUT_MS)
+        return context
 
 
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI requires Chromium at {CHROMIUM} (apt-get install -y chromium)")
-        pytest.skip(f"SKIPPING BROWSER TEST: no Chromium at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
+@pytest.fixture(scope="module", autouse=True)
+def _patient_expectations():
+    from playwright.sync_api import expect
 
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    expect.set_options(timeout=TIMEOUT_MS)  # a loaded machine: wait longer for the same states
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("dashboards-browser")
+    url = f"sqlite:///{root / 'ops.sqlite3'}"
+    world = build_world(url)
+    with make_sessionmaker(make_engine(url))() as db, db.begin():
+        companies.create_user(db, email=PLATFORM_EMAIL, full_name="Platform Admin", password_hash=_HASH)
+    var = duckdb_settings(root / "var")
+    port = free_port()
+    settings = Settings(_env_file=None, database_url=url, smtp_port=free_port(), session_cookie_secure=False,
+                        dashboards_public_url=f"http://127.0.0.1:{port}", var_dir=root / "var",
+                        warehouse_url=var.warehouse_url, published_dir=var.published_dir,
+                        platform_admin_emails=PLATFORM_EMAIL)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with serve_app(create_app(settings)) as web, chromium() as browser:
+        settings.public_base_url = web
+        env = {"EZ360_ENVIRONMENT": "test", "EZ360_VAR_DIR": str(root / "var"), "EZ360_DATABASE_URL": url,
+               "EZ360_WAREHOUSE_URL": var.warehouse_url, "EZ360_PUBLISHED_DIR": str(var.published_dir),
+               "EZ360_SESSION_COOKIE_SECURE": "false", "EZ360_PUBLIC_BASE_URL": web,
+               "EZ360_DASHBOARDS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+               "EZ360_PLATFORM_ADMIN_EMAILS": PLATFORM_EMAIL, "EZ360_DASHBOARDS_CACHE_SECONDS": "0"}
+        dashboards = Dashboard(port, env, root / "streamlit.log")
         try:
-            yield chromium
+            dashboards.wait_healthy()
+            yield Stack(web, dashboards, world, settings, browser)
         finally:
-            chromium.close()
-
-
-def _open(browser, url: str):
-    page = browser.new_page(viewport={"width": 1400, "height": 2400})  # tall: Streamlit scrolls inside
-    page.set_default_timeout(TIMEOUT_MS)
-    requests: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
-    page.goto(url)
-    return page, requests
+            dashboards.stop()
 
 
 def _settled(page) -> None:
     """Wait until the script run has finished (Streamlit shows its running widget meanwhile)."""
     from playwright.sync_api import expect
 
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
     frames = page.get_by_test_id("stDataFrame")
     for i in range(frames.count()):  # tables are canvas grids: wait for their (accessible) cells
-        expect(frames.nth(i).locator('[data-testid^="glide-cell-"]').first).to_be_attached()
+        if frames.nth(i).is_visible():  # (a collapsed expander's table draws no cells)
+            expect(frames.nth(i).locator('[data-testid^="glide-cell-"]').first).to_be_attached()
 
 
-def _only_local(requests: list[str], base: str) -> list[str]:
-    return [u for u in requests if not u.startswith((base, "data:", "blob:", "about:"))]
-
-
-def test_dashboard_shows_every_company_with_exact_totals_and_warns_after_a_gate_failure(
-        dashboard, browser, tmp_path):
+def _sign_in_on_the_web_app(page, email: str) -> None:
     from playwright.sync_api import expect
 
-    make_duckdb_warehouse(dashboard.warehouse.path)
-    publish(dashboard.warehouse, dashboard.published_dir, [MART], run_id="run-good-1")
+    expect(page.get_by_role("heading", name="Sign in to EZ360")).to_be_visible()
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
 
-    page, requests = _open(browser, dashboard.url)
+
+def _only_local(requests: list[str], *bases: str) -> list[str]:
+    return [u for u in requests if not u.startswith((*bases, "data:", "blob:", "about:"))]
+
+
+def test_platform_admin_signs_in_sees_every_company_exactly_and_a_gate_failure_warning(stack):
+    from playwright.sync_api import expect
+
+    make_duckdb_warehouse(stack.warehouse.path)
+    publish(stack.warehouse, stack.settings.published_dir, [MART], run_id="run-good-1")
+    context = stack.context()
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(f"{stack.dashboards.url}/revenue")
+    _sign_in_on_the_web_app(page, PLATFORM_EMAIL)  # the dashboards sent us to the web app's sign-in
+    page.goto(f"{stack.dashboards.url}/revenue")
     expect(page.get_by_role("heading", name="Revenue by company and month")).to_be_visible()
     for company, totals in EXPECTED_GROSS.items():
         section = page.get_by_test_id("stVerticalBlock").filter(
@@ -143,18 +189,16 @@ def test_dashboard_shows_every_company_with_exact_totals_and_warns_after_a_gate_
         expect(section).to_be_visible()
         for total in totals:
             expect(section.get_by_test_id("stMetricValue").filter(has_text=total)).to_have_text(total)
-    expect(page.get_by_test_id("stCaptionContainer").filter(has_text="run-good-1")).to_be_visible()
     expect(page.get_by_test_id("stAlertContentWarning")).to_have_count(0)
     _settled(page)
-    # The monthly tables carry exact figures too (one month of Acme, of Kaizen and of Gulf's KWD).
     cells = page.get_by_test_id("stDataFrame").locator('[data-testid^="glide-cell-"]')
     for figure in ("12,345.67 USD", "2,345.67 USD", "234,000 JPY", "2.345 KWD", "0.345 KWD"):
         expect(cells.filter(has_text=re.compile(rf"^\s*{re.escape(figure)}\s*$")).first).to_be_attached()
-    page.screenshot(path=tmp_path / "dashboard.png", full_page=True)
+    page.screenshot(path=ARTIFACTS / "revenue_platform.png", full_page=True)
 
-    # The next run fails its gate: same figures, plus a visible warning naming the failed checks.
-    make_duckdb_warehouse(dashboard.warehouse.path, [])  # the bad run emptied the mart
-    record_gate_failure(dashboard.warehouse, dashboard.published_dir, "run-bad-2",
+    # The next run fails its gate: same figures, plus a warning naming the failed checks and the good run.
+    make_duckdb_warehouse(stack.warehouse.path, [])
+    record_gate_failure(stack.warehouse, stack.settings.published_dir, "run-bad-2",
                         ["gross_equals_net_plus_tax", "currency_is_iso_4217"])
     page.reload()
     warning = page.get_by_test_id("stAlertContentWarning")
@@ -165,26 +209,90 @@ def test_dashboard_shows_every_company_with_exact_totals_and_warns_after_a_gate_
         for total in totals:
             expect(page.get_by_test_id("stMetricValue").filter(has_text=total)).to_have_count(1)
     _settled(page)
-    page.screenshot(path=tmp_path / "dashboard_gate_failed.png", full_page=True)
-
-    # The company filter: removing Kaizen KK removes its section only.
+    page.screenshot(path=ARTIFACTS / "revenue_gate_failed.png", full_page=True)
     page.get_by_test_id("stMultiSelect").get_by_role("button", name="Remove Kaizen KK").click()
     expect(page.get_by_role("heading", name="Kaizen KK", exact=True)).to_have_count(0)
     expect(page.get_by_role("heading", name="Acme Consulting", exact=True)).to_be_visible()
-    expect(page.get_by_test_id("stMetricValue").filter(has_text="1,234,000 JPY")).to_have_count(0)
+    assert _only_local(requests, stack.dashboards.url, stack.web) == [], "the page made outbound requests"
 
-    assert _only_local(requests, dashboard.url) == [], "the page made outbound requests"
+    # the executive overview, at phone width, on the full set of marts
+    stack.publish_marts("run-marts-0")
+    page.set_viewport_size(PHONE)
+    page.goto(f"{stack.dashboards.url}/?period=2025-06&company={stack.world.companies['acme']}")
+    expect(page.get_by_role("heading", name="Executive overview")).to_be_visible()
+    expect(page.get_by_test_id("stMetricValue").filter(has_text="6,000.00 USD")).to_have_count(1)
+    _settled(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "phone_overview.png", full_page=True)
+    context.close()
 
 
-def test_dashboard_explains_how_to_run_the_pipeline_when_nothing_is_published(dashboard, browser, tmp_path):
+def test_finance_signs_in_resolves_an_item_exports_the_queue_and_is_refused_after_signing_out(stack):
     from playwright.sync_api import expect
 
-    page, requests = _open(browser, dashboard.url)
-    expect(page.get_by_role("heading", name="Revenue by company and month")).to_be_visible()
-    info = page.get_by_test_id("stAlertContentInfo")
-    expect(info).to_contain_text("Nothing has been published yet")
-    expect(info).to_contain_text("ez360 pipeline run")
-    expect(page.get_by_test_id("stMetricValue")).to_have_count(0)
+    stack.publish_marts("run-marts-1")
+    context = stack.context()
+    page = context.new_page()
+    page.goto(f"{stack.dashboards.url}/?period=2025-06")
+    expect(page).to_have_url(re.compile(re.escape(stack.web) + r"/app/login\?next="))
+    _sign_in_on_the_web_app(page, stack.world.email("acme", "finance"))
+    # back on the dashboards, on finance's first page, with the period kept
+    expect(page).to_have_url(re.compile(re.escape(stack.dashboards.url) + r"/.*period=2025-06"))
+    expect(page.get_by_role("heading", name="Reconciliation")).to_be_visible()
     _settled(page)
-    page.screenshot(path=tmp_path / "dashboard_empty.png", full_page=True)
-    assert _only_local(requests, dashboard.url) == []
+    queue = page.locator(".st-key-queue")
+    page.screenshot(path=ARTIFACTS / "workbench.png", full_page=True)
+
+    # the queue's export holds exactly the rows shown (acme's two open items, never globex's)
+    with page.expect_download() as download:
+        queue.get_by_test_id("stDownloadButton").filter(has_text="Download CSV").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert sorted(r["Item"] for r in rows) == ["ops_payment~stripe_charge:p1",
+                                               "stripe_payout~erp_bank_transaction:po_1"]
+    assert {r["Amount"] for r in rows} == {"100.00 USD", "964.65 USD"}
+
+    # resolve the first item: accept the difference, with a note; written through the ops API as finance
+    page.get_by_text("Resolve", exact=True).click()
+    page.get_by_label("Note (required: why)").fill("Stripe fee of 0.35 USD")
+    page.get_by_role("button", name="Record decision").click()
+    _settled(page)
+    expect(queue.locator('[data-testid^="glide-cell-"]').filter(has_text="pending: resolved").first).to_be_attached()
+
+    # the audit log of the web app shows the decision, by finance
+    audit = context.new_page()
+    audit.goto(f"{stack.web}/app/c/{stack.world.companies['acme']}/audit?entity_type=reconciliation_resolution")
+    expect(audit.get_by_role("cell", name=re.compile("reconciliation resolution"))).to_have_count(1)
+    expect(audit.get_by_role("cell", name=re.compile(r"finance"))).to_have_count(1)
+
+    # the next pipeline run joins it back: the item is resolved, and no longer open
+    tables = dict(dashboard_marts.TABLES)
+    ddl, items = tables["fct_reconciliation_items"]
+    tables["fct_reconciliation_items"] = (ddl, [
+        r[:15] + ("resolved", True, "resolved") if r[0] == "ops_payment~stripe_charge:p1" else r for r in items])
+    stack.publish_marts("run-marts-2", tables)
+    page.reload()
+    _settled(page)
+    page.get_by_text("Open items only", exact=True).click()
+    _settled(page)
+    cells = queue.locator('[data-testid^="glide-cell-"]')
+    expect(cells.filter(has_text=re.compile(r"^\s*resolved\s*$")).first).to_be_attached()
+
+    # every page renders at phone width without an exception element
+    for path, heading in (("reconciliation", "Reconciliation"), ("revenue", "Revenue by company and month"),
+                          ("adoption", "Product adoption"), ("data-health", "Data health")):
+        phone = context.new_page()
+        phone.set_viewport_size(PHONE)
+        phone.goto(f"{stack.dashboards.url}/{path}?period=2025-06")
+        expect(phone.get_by_role("heading", name=heading)).to_be_visible()
+        _settled(phone)
+        expect(phone.get_by_test_id("stException")).to_have_count(0)
+        phone.screenshot(path=ARTIFACTS / f"phone_{path}.png", full_page=True)
+        phone.close()
+
+    # sign out in the web app: the dashboards refuse the same browser at once
+    web = context.new_page()
+    web.goto(f"{stack.web}/app")
+    web.get_by_role("button", name="Sign out").click()
+    page.reload()
+    expect(page).to_have_url(re.compile(re.escape(stack.web) + r"/app/login\?next="))
+    context.close()

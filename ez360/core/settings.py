@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     dashboards_public_url: str = Field("", description="address of the dashboards linked from the web app; "
                                                        "empty = http://{host}:{dashboards_port}")
 
+    # --- dashboards (apps/) ---
+    platform_admin_emails: str = Field("", description="comma-separated emails of platform admins: they see every "
+                                                        "company in the dashboards (company switcher)")
+    dashboards_cache_seconds: int = Field(300, ge=0, description="how long the dashboards cache a published read")
+
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
         var = self.var_dir.resolve()
@@ -177,6 +182,14 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_list(self) -> list[str]:
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
+    def platform_admin_list(self) -> frozenset[str]:
+        return frozenset(e.strip().lower() for e in self.platform_admin_emails.split(",") if e.strip())
+
+    @property
+    def dashboards_base_url(self) -> str:
+        return (self.dashboards_public_url or f"http://{self.host}:{self.dashboards_port}").rstrip("/")
 
     @property
     def session_cookie_name(self) -> str:

@@ -110,6 +110,14 @@ def attach_keys(session: Session, settings) -> None:
     session.info[KEYS_INFO] = keys_from(settings)
 
 
+def register(entity: str, model: type) -> None:
+    """Audit one more model (a model module outside `models` calls this where its class is defined, so any
+    session that can write the model audits it)."""
+    AUDITED[entity] = model
+    ENTITY_OF[model] = entity
+    _ORDER.setdefault(entity, len(_ORDER))
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who is acting: a user (with the request that carried the change) or the system."""

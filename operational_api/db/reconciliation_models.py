@@ -37,3 +37,8 @@ class ReconciliationResolution(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow,
                                                  server_default=text("CURRENT_TIMESTAMP"))
+
+
+from operational_api.db import audit_trail  # noqa: E402 (models imports audit_trail; it is complete by now)
+
+audit_trail.register("reconciliation_resolution", ReconciliationResolution)  # every decision is audited

@@ -7,7 +7,7 @@ turns the outcome into a redirect or a form error, and carries the session cooki
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
 from pydantic import ValidationError
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from operational_api.api.context import current_session, get_db, pending_session
 from operational_api.api.routers import auth as api_auth
+from operational_api.app import SECURITY_HEADERS
 from operational_api.db.security_models import UserSession
 from operational_api.security import sessions
 from operational_api.services.errors import DomainError
@@ -32,11 +33,35 @@ def carry_cookies(source: Response, target: Response) -> Response:
     return target
 
 
-def safe_next(value: str | None, default: str = "/app") -> str:
-    """Only a path on this site (no scheme, no host, no //): an open redirect would help phishing."""
+def safe_next(value: str | None, default: str = "/app", dashboards_url: str | None = None) -> str:
+    """Only a path on this site (no scheme, no host, no //), or an address under the dashboards' own base URL
+    (the one sign-on sends visitors back there): an open redirect would help phishing."""
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
+    if value and dashboards_url and "\\" not in value and (value == dashboards_url
+                                                          or value.startswith(dashboards_url.rstrip("/") + "/")
+                                                          or value.startswith(dashboards_url.rstrip("/") + "?")):
+        return value
     return default
+
+
+def _next(request: Request, value: str | None) -> str:
+    return safe_next(value, dashboards_url=request.app.state.settings.dashboards_base_url)
+
+
+def _sign_in_form(request: Request, template: str, **values) -> Response:
+    return _form_may_return_to_dashboards(request, render(request, template, **values))
+
+
+def _form_may_return_to_dashboards(request: Request, response: Response) -> Response:
+    """The sign-in forms answer with a redirect to `next`, which may be the dashboards on another origin (another
+    port locally): CSP `form-action` governs that redirect too, so these pages allow the dashboards' origin."""
+    parts = urlsplit(request.app.state.settings.dashboards_base_url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        csp = SECURITY_HEADERS["Content-Security-Policy"]
+        response.headers["Content-Security-Policy"] = csp.replace(
+            "form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}")
+    return response
 
 
 def _signed_in(request: Request, db: Session) -> UserSession | None:
@@ -54,23 +79,23 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
 @router.get("/app/login")
 def login_page(request: Request, next: str | None = None, db: Session = Depends(get_db)):
     if _signed_in(request, db) is not None:
-        return go(safe_next(next))
-    return render(request, "auth/login.html", form=FormState(values={"next": safe_next(next)}))
+        return go(_next(request, next))
+    return _sign_in_form(request, "auth/login.html", form=FormState(values={"next": _next(request, next)}))
 
 
 @router.post("/app/login")
 def login(request: Request, form: dict = Depends(form_data)):
-    state = FormState(values={"email": form.get("email", ""), "next": safe_next(form.get("next"))})
+    state = FormState(values={"email": form.get("email", ""), "next": _next(request, form.get("next"))})
     carrier = Response()
     try:
         body = api_auth.LoginIn(email=form.get("email", ""), password=form.get("password", ""))
         result = api_auth.login(body, request, carrier)
     except ValidationError:
         state.error = api_auth.accounts.GENERIC_FAILURE
-        return render(request, "auth/login.html", form=state, status=422)
+        return _sign_in_form(request, "auth/login.html", form=state, status=422)
     except HTTPException as exc:
         state.error = str(exc.detail)
-        return render(request, "auth/login.html", form=state, status=exc.status_code)
+        return _sign_in_form(request, "auth/login.html", form=state, status=exc.status_code)
     target = "/app/login/code" if result["status"] == "mfa_required" else state.values["next"]
     params = {"next": state.values["next"]} if result["status"] == "mfa_required" else {}
     return carry_cookies(carrier, go(target, **params))
@@ -79,14 +104,14 @@ def login(request: Request, form: dict = Depends(form_data)):
 @router.get("/app/login/code")
 def second_factor_page(request: Request, next: str | None = None,
                        pending: UserSession = Depends(pending_session)):
-    return render(request, "auth/second_factor.html", csrf=pending.csrf_token,
-                  form=FormState(values={"next": safe_next(next)}))
+    return _sign_in_form(request, "auth/second_factor.html", csrf=pending.csrf_token,
+                  form=FormState(values={"next": _next(request, next)}))
 
 
 @router.post("/app/login/code")
 def second_factor(request: Request, form: dict = Depends(form_data), pending: UserSession = Depends(pending_session),
                   db: Session = Depends(get_db)):
-    state = FormState(values={"next": safe_next(form.get("next"))})
+    state = FormState(values={"next": _next(request, form.get("next"))})
     carrier = Response()
     code, recovery = form.get("code", "").strip() or None, form.get("recovery_code", "").strip() or None
     try:
@@ -97,7 +122,7 @@ def second_factor(request: Request, form: dict = Depends(form_data), pending: Us
         field = "recovery_code" if recovery and not code else "code"
         state.errors[field] = ("the code is incorrect or was already used" if isinstance(exc, ValidationError)
                                else str(exc.detail))
-        return render(request, "auth/second_factor.html", csrf=pending.csrf_token, form=state, status=401)
+        return _sign_in_form(request, "auth/second_factor.html", csrf=pending.csrf_token, form=state, status=401)
     return carry_cookies(carrier, go(state.values["next"]))
 
 
