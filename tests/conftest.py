@@ -52,3 +52,19 @@ def warehouse_world_postgres(tmp_path_factory):
 def warehouse_world(request):
     """The demo world's warehouse on each engine (DuckDB, PostgreSQL), built once per session."""
     return request.getfixturevalue(f"warehouse_world_{request.param}")
+
+
+# --- Parallel runs (bin/test runs pytest-xdist with `--dist loadgroup`, one worker per core).
+# A worker builds its own copy of every session fixture it uses, and a module's fixtures on every worker that
+# runs one of its tests. So each module runs whole on one worker, and all modules that read one expensive
+# session world run on the same worker, which builds it once.
+SHARED_WORLDS = {
+    "warehouse_world": "warehouse_world", "warehouse_world_duckdb": "warehouse_world",
+    "warehouse_world_postgres": "warehouse_world",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        shared = sorted({SHARED_WORLDS[name] for name in item.fixturenames if name in SHARED_WORLDS})
+        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.module.__name__))
