@@ -195,9 +195,10 @@ def world():
             companies.add_member(s, company, owner, "owner")
             _, token = issue_token(s, company, owner, "owner", "list-indexes")
             company_id, owner_id = company.id, owner.id
-            seq = s.scalar(select(AuditHead.last_seq).where(AuditHead.company_id == company_id)) or 0
             account = s.scalar(select(Account.id).where(Account.company_id == company_id).limit(1))
             member = s.scalar(select(func.max(User.id))) + 1  # the first of the users the seed adds
+        with make_sessionmaker(engine)() as s:  # the audit chain is sealed at COMMIT: its head after the block
+            seq = s.scalar(select(AuditHead.last_seq).where(AuditHead.company_id == company_id)) or 0
         values = {"c": company_id, "n": N, "owner": owner_id, "seq": seq, "account": account, "member": member}
         with engine.begin() as conn:
             # the plain indexes are dropped for the bulk load and rebuilt from their own definitions afterwards

@@ -8,7 +8,8 @@ were written, each locking the parent row first so two committing writers are ch
   amount;
 - a posted journal entry balances (debits = credits, not zero) whatever its lines went through;
 - a sent invoice's subtotal, tax and total are the sums of its lines (what the ledger posted);
-- TRUNCATE of audit_log / audit_heads is refused; audit_heads only moves forward, to the newest audit row.
+- TRUNCATE of audit_log / audit_heads is refused; audit_heads is never deleted, only moves forward, and at
+  COMMIT names the newest audit row (its seq and hash).
 
 SQLite (one writer at a time, every transaction `BEGIN IMMEDIATE`): BEFORE triggers with the same rules where a
 row-level check can hold them (refunds within the payment, positive allocations within the payment and the
@@ -103,18 +104,24 @@ PG_FUNCTIONS = {
         BEGIN {_fail(M_AUDIT_TRUNCATE)} RETURN NULL; END""",
                                 [("ez360_audit_log_no_truncate", "audit_log", "TRUNCATE"),
                                  ("ez360_audit_heads_no_truncate", "audit_heads", "TRUNCATE")], False),
-    "ez360_audit_head_follows_chain": (f"""
+    "ez360_audit_head_moves_forward": (f"""
         BEGIN
             IF TG_OP = 'DELETE' THEN {_fail(M_AUDIT_HEAD)} END IF;
-            IF TG_OP = 'UPDATE' AND (NEW.company_id <> OLD.company_id OR NEW.last_seq <= OLD.last_seq) THEN
-                {_fail(M_AUDIT_HEAD)}
-            END IF;
-            IF NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.company_id = NEW.company_id
-                           AND a.seq = NEW.last_seq AND a.hash = NEW.last_hash)
-               OR EXISTS (SELECT 1 FROM audit_log a WHERE a.company_id = NEW.company_id AND a.seq > NEW.last_seq)
-            THEN {_fail(M_AUDIT_HEAD)} END IF;
+            IF NEW.company_id <> OLD.company_id OR NEW.last_seq <= OLD.last_seq THEN {_fail(M_AUDIT_HEAD)} END IF;
             RETURN NEW;
-        END""", [("ez360_audit_head_guard", "audit_heads", "INSERT OR UPDATE OR DELETE")], False),
+        END""", [("ez360_audit_head_guard", "audit_heads", "UPDATE OR DELETE")], False),
+    # checked at COMMIT against the head as it is then, so a writer may move the head before or after it
+    # inserts the rows (within its transaction); at COMMIT the head must name the newest row, hash included
+    "ez360_audit_head_follows_chain": (f"""
+        DECLARE head record;
+        BEGIN
+            SELECT h.last_seq, h.last_hash INTO head FROM audit_heads h WHERE h.company_id = NEW.company_id;
+            IF NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.company_id = NEW.company_id
+                           AND a.seq = head.last_seq AND a.hash = head.last_hash)
+               OR EXISTS (SELECT 1 FROM audit_log a WHERE a.company_id = NEW.company_id AND a.seq > head.last_seq)
+            THEN {_fail(M_AUDIT_HEAD)} END IF;
+            RETURN NULL;
+        END""", [("ez360_audit_head_at_commit", "audit_heads", "INSERT OR UPDATE")], True),
 }
 
 
