@@ -355,15 +355,23 @@ def audit_rows_of(database_url: str, request_id: str) -> list[tuple[str, str | N
 
 
 def _audit_sql(company_id: int, audit: list[tuple[str, str | None, str | None]]) -> str:
-    """Move the head last (as late as the write path may take that lock), then write the rows after it."""
+    """Lock and move the head last (as late as the write path takes that lock), then write the rows after it as
+    a chain: each row's prev_hash is the hash before it, and the last row's hash is the head's (the database's
+    head guard checks that at COMMIT). sha256 in SQL stands in for the API's HMAC in Python."""
     n = len(audit)
+
+    def link(k: int) -> str:
+        if k < 0:
+            return "':old_hash'"
+        return "':head_hash'" if k == n - 1 else f"encode(sha256(convert_to(':head_hash' || '{k}', 'UTF8')), 'hex')"
+
     values = ", ".join(
         f"({company_id}, :head_seq - {n - 1 - k}, now(), :sess_user_id, 'user:pgbench (finance via session)', "
         f"'pgbench', {_literal('transition' if before else 'create')}, {_literal(entity)}, :inv, "
-        f"{_literal(before)}, {_literal(after)}, ':head_hash', "
-        f"encode(sha256(convert_to({_literal(after or '')} || :head_seq, 'UTF8')), 'hex'))"
+        f"{_literal(before)}, {_literal(after)}, {link(k - 1)}, {link(k)})"
         for k, (entity, before, after) in enumerate(audit))
-    return (f"UPDATE audit_heads SET last_seq = last_seq + {n}, last_hash = encode(sha256(convert_to(last_hash || "
+    return (f"SELECT last_hash AS old_hash FROM audit_heads WHERE company_id = {company_id} FOR UPDATE \\gset\n"
+            f"UPDATE audit_heads SET last_seq = last_seq + {n}, last_hash = encode(sha256(convert_to(last_hash || "
             f"now()::text, 'UTF8')), 'hex') WHERE company_id = {company_id} "
             f"RETURNING last_seq AS head_seq, last_hash AS head_hash \\gset\n"
             f"INSERT INTO audit_log (company_id, seq, occurred_at, actor_user_id, actor, request_id, action, "

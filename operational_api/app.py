@@ -16,6 +16,7 @@ from operational_api.api.context import bearer_token, session_cookie
 from operational_api.api.problems import install_problem_handlers, problem
 from operational_api.api.routers import discover
 from operational_api.api.schemas import ERROR_RESPONSES
+from operational_api.db import audit_trail
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.security import csrf, encryption, mail
 from operational_api.web import install as install_web_app
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # /docs is served by the web app with Swagger UI vendored from npm (operational_api/web/static/vendor).
     sm = make_sessionmaker(engine)
     encryption.attach(sm, settings)  # production refuses to start without EZ360_TOTP_ENCRYPTION_KEYS
+    audit_trail.keys_from(settings)  # ... and without EZ360_AUDIT_KEY (the audit chain's HMAC key)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):

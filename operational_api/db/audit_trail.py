@@ -419,4 +419,5 @@ def record_sequence(session: Session, company_id: int, kind: str, before: int | 
     """A gapless counter moved (written with SQL, not the ORM): chain it like any audited row."""
     defer(session, current_actor(session), [
         (company_id, "number_sequence", SEQUENCE_KINDS.get(kind, 0),
-         None if before is None else sequence_state(company_id, kind, before), sequence_state(company_id, kind, after))])
+         None if before is None else sequence_state(company_id, kind, before),
+         sequence_state(company_id, kind, after))])

@@ -22,7 +22,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
-from operational_api.db.models import ApiToken, User, utcnow
+from operational_api.db.models import User, utcnow
 from operational_api.db.security_models import UserSession
 
 PENDING_TTL = timedelta(minutes=5)  # between the password and the second factor
@@ -132,7 +132,8 @@ def clear_cookie(response: Response, settings) -> None:
 
 @event.listens_for(Session, "before_flush")
 def _deactivation_revokes_credentials(session: Session, _flush_context, _instances) -> None:
-    """Whoever deactivates a user, their sessions and API tokens end in the same transaction."""
+    """Whoever deactivates a user, their sessions end in the same transaction (their API tokens are revoked
+    through the ORM by operational_api.db.audit_trail, so the revocation is in the audit chain)."""
     for obj in list(session.dirty):
         if not isinstance(obj, User):
             continue
@@ -142,5 +143,3 @@ def _deactivation_revokes_credentials(session: Session, _flush_context, _instanc
             conn.execute(update(UserSession.__table__).where(UserSession.user_id == obj.id,
                                                              UserSession.revoked_at.is_(None))
                          .values(revoked_at=now, revoked_reason="user_deactivated"))
-            conn.execute(update(ApiToken.__table__).where(ApiToken.user_id == obj.id, ApiToken.revoked_at.is_(None))
-                         .values(revoked_at=now))

@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from operational_api.db.models import ApiToken, Company, Membership, User, utcnow
@@ -71,17 +71,6 @@ def resolve_token(session: Session, plaintext: str, now: datetime | None = None)
 
 def revoke_token(session: Session, token: ApiToken) -> None:
     token.revoked_at = token.revoked_at or utcnow()
-
-
-@event.listens_for(Session, "before_flush")
-def _removed_members_lose_their_tokens(session: Session, _flush_context, _instances) -> None:
-    """Whoever removes a membership, the member's tokens for that company are revoked in the same transaction."""
-    for obj in list(session.deleted):
-        if isinstance(obj, Membership):
-            session.connection().execute(
-                update(ApiToken.__table__).where(ApiToken.company_id == obj.company_id,
-                                                 ApiToken.user_id == obj.user_id, ApiToken.revoked_at.is_(None))
-                .values(revoked_at=utcnow()))
 
 
 def _aware(value: datetime) -> datetime:
