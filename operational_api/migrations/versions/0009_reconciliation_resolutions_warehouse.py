@@ -1,13 +1,13 @@
 """reconciliation_resolutions: finance's append-only resolutions of warehouse reconciliation items.
 
-Revision ID: 0009_recon_warehouse
+Revision ID: 0009_recon_warehouse (short: alembic_version.version_num is varchar(32))
 Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_recon_warehouse"  # alembic_version holds 32 characters on PostgreSQL
+revision = "0009_recon_warehouse"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
