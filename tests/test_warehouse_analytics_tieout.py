@@ -105,8 +105,9 @@ def test_every_column_the_marts_publish_is_documented(warehouse_world):
 
 # --- MRR: Stripe subscriptions as the sandbox serves them ------------------------------------------------------
 
-def expected_mrr(stripe: dict, as_of: date) -> dict[tuple[str, str, date], int]:
-    """Closing MRR per (account, currency, month) straight from the sandbox's subscription objects."""
+def expected_customer_mrr(stripe: dict, as_of: date) -> dict[tuple[str, str, str, date], int]:
+    """Closing MRR per (account, customer, currency, month) straight from the sandbox's subscription objects:
+    each price normalised to a month, counted when the subscription runs on the month's last day (or as_of)."""
     months_per_interval = {"month": Decimal(1), "year": Decimal(12), "week": Decimal(12) / Decimal(52),
                            "day": Decimal(12) / Decimal(365)}
     items = []
@@ -122,14 +123,22 @@ def expected_mrr(stripe: dict, as_of: date) -> dict[tuple[str, str, date], int]:
                 recurring = price["recurring"]
                 per_month = (Decimal(price["unit_amount"] * item.get("quantity", 1))
                              / (months_per_interval[recurring["interval"]] * recurring.get("interval_count", 1)))
-                items.append((account_id, price["currency"].upper(), start, end,
+                items.append((account_id, sub["customer"], price["currency"].upper(), start, end,
                               int(per_month.quantize(Decimal(1), rounding=ROUND_HALF_UP))))
-    closing: dict[tuple[str, str, date], int] = defaultdict(int)
-    for account_id, currency, start, end, mrr in items:
+    closing: dict[tuple[str, str, str, date], int] = defaultdict(int)
+    for account_id, customer, currency, start, end, mrr in items:
         for month in months_between(start, as_of):
             day = min(month_end(month), as_of)
             if start <= day and (end is None or end > day):
-                closing[(account_id, currency, month)] += mrr
+                closing[(account_id, customer, currency, month)] += mrr
+    return dict(closing)
+
+
+def expected_mrr(stripe: dict, as_of: date) -> dict[tuple[str, str, date], int]:
+    """Closing MRR per (account, currency, month)."""
+    closing: dict[tuple[str, str, date], int] = defaultdict(int)
+    for (account_id, _customer, currency, month), mrr in expected_customer_mrr(stripe, as_of).items():
+        closing[(account_id, currency, month)] += mrr
     return dict(closing)
 
 
