@@ -52,7 +52,7 @@ STRIPE = {"accounts": {
         subscription("s1", "cus_1", "2025-01-10", [(1000, 1, "month", "usd")]),
         subscription("s2", "cus_1", "2025-03-05", [(500, 1, "month", "usd")]),                     # expansion
         subscription("s3", "cus_2", "2025-02-01", [(120006, 1, "year", "usd")], status="canceled",
-                     canceled="2025-05-20"),                                                         # churn (no ended_at)
+                     canceled="2025-05-20"),  # churn: canceled, no ended_at
         subscription("s4", "cus_2", "2025-07-01", [(3000, 1, "month", "usd")]),                     # reactivation
         subscription("s5", "cus_3", "2025-01-31", [(700, 3, "month", "usd")], status="canceled",
                      ended="2025-06-30", canceled="2025-06-01"),
