@@ -31,10 +31,8 @@ mrr_converted as (
     inner join companies
         on bridge.company_id = companies.company_id
     left join rates
-        on rates.currency = bridge.currency
-        and rates.base_currency = companies.base_currency
-        and rates.valid_from <= {{ analytics_month_close('bridge.mrr_month') }}
-        and rates.valid_to > {{ analytics_month_close('bridge.mrr_month') }}
+        on {{ rate_valid_on('rates', 'bridge.currency', 'companies.base_currency',
+                            analytics_month_close('bridge.mrr_month')) }}
 ),
 
 mrr as (
@@ -100,12 +98,10 @@ first_months as (
 ),
 
 company_months as (
-    select first_months.company_id, spine.date_day as kpi_month
+    select first_months.company_id, periods.period_start as kpi_month
     from first_months
-    inner join {{ ref('metricflow_time_spine') }} as spine
-        on spine.date_day >= first_months.first_month
-        and spine.date_day <= {{ analytics_as_of_date() }}
-        and spine.date_day = {{ month_of('spine.date_day') }}
+    inner join {{ analytics_periods('month') }} as periods
+        on periods.period_start >= first_months.first_month
 ),
 
 current_values as (
