@@ -71,7 +71,8 @@ def test_each_kind_gets_the_status_that_describes_it(warehouse_world, items):
     for pair in ("stripe_payout~erp_bank_transaction", "stripe_balance_transaction~stripe_payout"):
         (row,) = rows(pair, failed_payout)
         assert row["status"] == "failed" and failure_txn in named_ids(row)
-    (missing,) = rows("stripe_payout~erp_bank_transaction", by_kind["payout_missing_from_bank"]["source_ids"]["stripe"][0])
+    never_arrived = by_kind["payout_missing_from_bank"]["source_ids"]["stripe"][0]
+    (missing,) = rows("stripe_payout~erp_bank_transaction", never_arrived)
     assert missing["status"] == "missing_in_bank"
 
     charge = by_kind["payment_entry_cancelled_in_erp"]["source_ids"]["stripe"][0]
