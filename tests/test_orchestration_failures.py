@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import pytest
+import sentry_sdk
 from dagster._core.events import DagsterEventType
 from typer.testing import CliRunner
 
@@ -24,6 +25,8 @@ from pipelines.resources import Ez360Resource
 from pipelines.run import run_pipeline
 from tests.support.platform import configure, free_port
 from tests.support.security_world import smtp_server
+from tests.test_security_sentry import Envelopes
+from tests.test_security_sentry import _events as sentry_events
 
 ALERTS_TO = "data-team@example.test"
 
@@ -65,9 +68,13 @@ def failed_scheduled_run(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     var = tmp_path_factory.mktemp("failing") / "var"
     smtp_port = free_port()
+    Envelopes.received = []
+    sentry = ThreadingHTTPServer(("127.0.0.1", 0), Envelopes)
+    threading.Thread(target=sentry.serve_forever, daemon=True).start()
     with smtp_server(smtp_port) as inbox, Webhook() as hook:
         settings = configure(mp, var, EZ360_INGEST_MAX_ATTEMPTS="1", EZ360_SMTP_PORT=str(smtp_port),
-                             EZ360_ALERT_EMAIL_TO=ALERTS_TO, EZ360_ALERT_WEBHOOK_URL=hook.url)
+                             EZ360_ALERT_EMAIL_TO=ALERTS_TO, EZ360_ALERT_WEBHOOK_URL=hook.url,
+                             EZ360_SENTRY_DSN=f"http://publickey@127.0.0.1:{sentry.server_address[1]}/1")
         schema.upgrade(settings.database_url)
         defs = build_definitions(settings)
         resource = Ez360Resource.from_settings(settings)
@@ -81,7 +88,12 @@ def failed_scheduled_run(tmp_path_factory):
                 sensor_name="record_failed_runs", dagster_event=failure.event_log_entry.dagster_event,
                 dagster_instance=instance, dagster_run=run, resources={"ez360": resource}) as context:
             record_failed_runs(context.for_run_failure())
+        sentry_sdk.flush(timeout=10)
         yield settings, resource, result, inbox, hook, mp
+    sentry_sdk.get_client().close()
+    sentry_sdk.init()  # no DSN: Sentry off again for the rest of the session
+    sentry.shutdown()
+    sentry.server_close()
     mp.undo()
 
 
@@ -125,6 +137,14 @@ def test_the_failed_run_is_alerted_by_email_and_webhook(failed_scheduled_run):
     assert result.run_id in mail.get_content() and "last published data" in mail.get_content()
     [post] = hook.posts
     assert "source erpnext" in post["text"] and result.run_id in post["text"]
+
+
+def test_the_failed_run_is_reported_to_sentry(failed_scheduled_run):
+    _settings, _resource, result, _inbox, _hook, _mp = failed_scheduled_run
+
+    messages = [e.get("message") or e.get("logentry", {}).get("message", "") for e in sentry_events(Envelopes.received)]
+
+    assert any(result.run_id in m and "partial" in m and "source stripe" in m for m in messages), messages
 
 
 def test_stale_data_is_alerted_once_until_it_recovers(failed_scheduled_run):
