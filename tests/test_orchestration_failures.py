@@ -5,8 +5,13 @@ HTTP server); stale data alerts once; a second run while one holds the warehouse
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -22,13 +27,14 @@ from pipelines.definitions import build_definitions
 from pipelines.lock import PipelineBusy, run_lock
 from pipelines.monitoring import record_failed_runs, stale_data_sensor
 from pipelines.resources import Ez360Resource
-from pipelines.run import run_pipeline
+from pipelines.run import prepare_dagster_home, run_pipeline
 from tests.support.platform import configure, free_port
 from tests.support.security_world import smtp_server
 from tests.test_security_sentry import Envelopes
 from tests.test_security_sentry import _events as sentry_events
 
 ALERTS_TO = "data-team@example.test"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Webhook:
@@ -176,3 +182,37 @@ def test_a_second_run_while_one_holds_the_warehouse_is_refused(failed_scheduled_
     assert not any(e.is_step_start for e in result.all_events)
     [refusal] = [e for e in result.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE"]
     assert "another pipeline run is in progress (run run-holding-the-warehouse" in str(refusal.event_specific_data)
+
+
+def test_a_killed_cli_run_is_recorded_as_failed_by_the_next_run(failed_scheduled_run, monkeypatch):
+    settings, _resource, _result, _inbox, _hook, mp = failed_scheduled_run
+    hung = socket.socket()  # Stripe "answers" by accepting and never replying: the run hangs in its ingest
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    monkeypatch.setenv("EZ360_STRIPE_API_BASE", f"http://127.0.0.1:{hung.getsockname()[1]}")
+    worker = subprocess.Popen([sys.executable, "-c", "from ez360.core.settings import Settings\n"
+                               "from pipelines.run import run_pipeline\n"
+                               "run_pipeline(Settings(), select='stripe')"],
+                              cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        prepare_dagster_home(settings)
+        with dg.DagsterInstance.get() as instance:
+            deadline = time.monotonic() + 120
+            started = []
+            while not started and time.monotonic() < deadline and worker.poll() is None:
+                started = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+                time.sleep(0.05)  # poll interval while waiting for the state
+            assert started, f"the worker's run never started (exit {worker.poll()})"
+            store = HealthStore.from_settings(settings)
+            while store.run(started[0].run_id) is None and time.monotonic() < deadline:
+                time.sleep(0.05)  # the ingest step has begun once its run row exists
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
+        hung.close()
+
+    run_pipeline(settings, select="files")  # the next run finds the killed one and records it
+
+    killed = store.run(started[0].run_id)
+    assert killed["status"] == "failed" and killed["finished_at"] is not None
+    store.close()
