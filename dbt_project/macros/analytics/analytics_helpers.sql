@@ -80,3 +80,12 @@
          then cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, month_expr)) }} as date)
          else {{ analytics_as_of_date() }} end
 {%- endmacro %}
+
+{#- First days of the calendar periods ('week': ISO Mondays, 'month') from the time spine up to the as-of date,
+    as a subquery with one column `period_start`. -#}
+{% macro analytics_periods(grain) -%}
+    (select date_day as period_start
+     from {{ ref('metricflow_time_spine') }}
+     where date_day = cast({{ dbt.date_trunc(grain, 'date_day') }} as date)
+       and date_day <= {{ analytics_as_of_date() }})
+{%- endmacro %}

@@ -13,10 +13,7 @@ first_weeks as (
 ),
 
 weeks as (
-    select date_day as calendar_week
-    from {{ ref('metricflow_time_spine') }}
-    where date_day = {{ week_of('date_day') }}
-      and date_day <= {{ analytics_as_of_date() }}
+    select period_start as calendar_week from {{ analytics_periods('week') }} as periods
 ),
 
 grid as (

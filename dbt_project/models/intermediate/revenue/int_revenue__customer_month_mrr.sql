@@ -6,10 +6,7 @@ with items as (
 ),
 
 months as (
-    select date_day as mrr_month
-    from {{ ref('metricflow_time_spine') }}
-    where date_day = {{ month_of('date_day') }}
-      and date_day <= {{ analytics_as_of_date() }}
+    select period_start as mrr_month from {{ analytics_periods('month') }} as periods
 ),
 
 customers as (

@@ -98,12 +98,10 @@ first_months as (
 ),
 
 company_months as (
-    select first_months.company_id, spine.date_day as kpi_month
+    select first_months.company_id, periods.period_start as kpi_month
     from first_months
-    inner join {{ ref('metricflow_time_spine') }} as spine
-        on spine.date_day >= first_months.first_month
-        and spine.date_day <= {{ analytics_as_of_date() }}
-        and spine.date_day = {{ month_of('spine.date_day') }}
+    inner join {{ analytics_periods('month') }} as periods
+        on periods.period_start >= first_months.first_month
 ),
 
 current_values as (
