@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -124,13 +125,18 @@ def test_a_visitor_without_a_session_is_sent_to_the_web_app_sign_in_with_the_way
     assert not at.metric and not at.dataframe
 
 
-def test_a_signed_out_or_deactivated_user_is_refused_at_once(as_user, dashboards):
+def test_a_signed_out_timed_out_or_deactivated_user_is_refused_at_once(as_user, dashboards):
     token = dashboards.token(dashboards.user("acme:viewer"))
     assert as_user(None, token=token).title[0].value != "Sign in to see the dashboards"
     with make_sessionmaker(make_engine(dashboards.world.url))() as db, db.begin():
-        row = sessions.resolve(db, token, sessions.Timeouts(idle=__import__("datetime").timedelta(hours=1),
-                                                            absolute=__import__("datetime").timedelta(hours=9)))
+        row = sessions.resolve(db, token, sessions.Timeouts(idle=timedelta(hours=1), absolute=timedelta(hours=9)))
         sessions.revoke(db, row, "logout")
+    assert as_user(None, token=token).title[0].value == "Sign in to see the dashboards"
+
+    token = dashboards.token(dashboards.user("acme:viewer"))  # idle past the web app's timeout (30 min)
+    with make_sessionmaker(make_engine(dashboards.world.url))() as db, db.begin():
+        row = sessions.resolve(db, token, sessions.Timeouts(idle=timedelta(hours=1), absolute=timedelta(hours=9)))
+        row.last_seen_at = row.last_seen_at - timedelta(minutes=31)
     assert as_user(None, token=token).title[0].value == "Sign in to see the dashboards"
 
     token = dashboards.token(dashboards.user("globex:viewer"))
