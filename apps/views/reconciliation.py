@@ -24,7 +24,7 @@ from apps.reconcile import (
     summary,
 )
 from apps.session import context, session_cookie
-from apps.tables import empty_state, money_column
+from apps.tables import empty_state, loaded, money_column
 from ez360.core.money import MoneyError, to_minor
 from ez360.core.settings import get_settings
 
@@ -163,12 +163,9 @@ def actions(ctx, item, cand_ids: list[str]) -> None:
 
 def payouts(ctx) -> None:
     st.subheader("Stripe payouts")
-    rows = queries.read_or_none("fct_stripe_payouts", ctx.company_id, order_by=["arrival_date", "payout_id"])
+    rows = loaded("fct_stripe_payouts", ctx.company_id, order_by=["arrival_date", "payout_id"],
+                  empty="No Stripe payouts for this company.")
     if rows is None:
-        empty_state("fct_stripe_payouts")
-        return
-    if rows.empty:
-        st.info("No Stripe payouts for this company.")
         return
     ids = list(rows["payout_id"].astype(str))
     labels = {str(p): f"{p} · {d} · {format_amount(int(a), str(c))} · {s}" for p, d, a, c, s in
