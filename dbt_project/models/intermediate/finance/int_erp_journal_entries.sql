@@ -24,7 +24,8 @@ select
     journals.cheque_no,
     journals.user_remark,
     coalesce(gl.currency, companies.default_currency) as currency,
-    coalesce(gl.debit_minor, {{ to_minor('journals.total_debit_amount', 'companies.default_currency') }}) as amount_minor,
+    cast(coalesce(gl.debit_minor, {{ to_minor('journals.total_debit_amount', 'companies.default_currency') }})
+         as {{ dbt.type_bigint() }}) as amount_minor,
     journals.is_cancelled
 from {{ ref('stg_erpnext__journal_entries') }} as journals
 left join gl on gl.voucher_no = journals.journal_entry_id

@@ -39,11 +39,11 @@ joined as (
         invoices.total_minor as invoiced_minor,
         invoices.subtotal_minor as invoiced_net_minor,
         invoices.tax_minor as invoiced_tax_minor,
-        coalesce(credits.credited_minor, 0) as credited_minor,
-        coalesce(credits.credited_net_minor, 0) as credited_net_minor,
-        coalesce(credits.credited_tax_minor, 0) as credited_tax_minor,
-        coalesce(credits.credit_note_count, 0) as credit_note_count,
-        coalesce(payments.paid_minor, 0) as paid_minor,
+        cast(coalesce(credits.credited_minor, 0) as {{ dbt.type_bigint() }}) as credited_minor,
+        cast(coalesce(credits.credited_net_minor, 0) as {{ dbt.type_bigint() }}) as credited_net_minor,
+        cast(coalesce(credits.credited_tax_minor, 0) as {{ dbt.type_bigint() }}) as credited_tax_minor,
+        cast(coalesce(credits.credit_note_count, 0) as {{ dbt.type_bigint() }}) as credit_note_count,
+        cast(coalesce(payments.paid_minor, 0) as {{ dbt.type_bigint() }}) as paid_minor,
         companies.base_currency
     from invoices
     left join credits on credits.invoice_id = invoices.invoice_id

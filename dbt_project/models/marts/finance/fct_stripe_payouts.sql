@@ -31,8 +31,8 @@ select
     payouts.is_automatic,
     payouts.created_on,
     payouts.arrival_date,
-    settled.settled_net_minor,
-    coalesce(settled.transaction_count, 0) as transaction_count,
+    cast(settled.settled_net_minor as {{ dbt.type_bigint() }}) as settled_net_minor,
+    cast(coalesce(settled.transaction_count, 0) as {{ dbt.type_bigint() }}) as transaction_count,
     recon.settlement_status,
     recon.bank_status
 from {{ ref('stg_stripe__payouts') }} as payouts

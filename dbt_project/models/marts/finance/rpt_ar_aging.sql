@@ -2,7 +2,7 @@
 -- invoice still owed on that day (int_invoice_events up to the day), bucketed by days past its due date:
 -- current (not yet due), 1-30, 31-60, 61-90, 90+. One row per company x as-of date x currency x bucket; the
 -- buckets of one company, date and currency sum to its open AR. Overpaid invoices (owed < 0) are credits,
--- not receivables, and are left out.
+-- not receivables, and are left out. An invoice without a due date is due on its issue date.
 with recursive month_ends as (
     select cast({{ dbt.last_day("(select min(event_date) from " ~ ref('int_invoice_events') ~ ")", 'month') }} as date)
         as as_of_date
@@ -19,7 +19,7 @@ as_of_dates as (
 ),
 
 invoices as (
-    select invoice_id, due_date from {{ ref('stg_ops__invoices') }}
+    select invoice_id, issue_date, due_date from {{ ref('stg_ops__invoices') }}
 ),
 
 owed as (
@@ -37,7 +37,7 @@ owed as (
 bucketed as (
     select
         owed.*,
-        {{ dbt.datediff('invoices.due_date', 'owed.as_of_date', 'day') }} as days_past_due
+        {{ dbt.datediff('coalesce(invoices.due_date, invoices.issue_date)', 'owed.as_of_date', 'day') }} as days_past_due
     from owed
     join invoices on invoices.invoice_id = owed.invoice_id
     where owed.open_minor > 0

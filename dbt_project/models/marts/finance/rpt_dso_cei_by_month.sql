@@ -29,11 +29,11 @@ joined as (
         months.company_id,
         months.month_start as revenue_month,
         months.currency,
-        coalesce(opening.ar_minor, 0) as opening_ar_minor,
-        coalesce(sales.net_invoiced_minor, 0) as credit_sales_minor,
-        coalesce(sales.collected_minor, 0) as collected_minor,
-        coalesce(closing.ar_minor, 0) as closing_ar_minor,
-        coalesce(closing.current_minor, 0) as current_ar_minor,
+        cast(coalesce(opening.ar_minor, 0) as {{ dbt.type_bigint() }}) as opening_ar_minor,
+        cast(coalesce(sales.net_invoiced_minor, 0) as {{ dbt.type_bigint() }}) as credit_sales_minor,
+        cast(coalesce(sales.collected_minor, 0) as {{ dbt.type_bigint() }}) as collected_minor,
+        cast(coalesce(closing.ar_minor, 0) as {{ dbt.type_bigint() }}) as closing_ar_minor,
+        cast(coalesce(closing.current_minor, 0) as {{ dbt.type_bigint() }}) as current_ar_minor,
         {{ dbt.datediff('months.month_start', dbt.dateadd('month', 1, 'months.month_start'), 'day') }} as days_in_month
     from months
     left join sales

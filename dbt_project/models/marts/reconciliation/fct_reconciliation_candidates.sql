@@ -72,7 +72,7 @@ select
     candidate_rank,
     candidate_side,
     candidate_id,
-    candidate_amount_minor,
+    cast(candidate_amount_minor as {{ dbt.type_bigint() }}) as candidate_amount_minor,
     candidate_date,
     amount_ok,
     date_ok,
