@@ -82,7 +82,8 @@ def test_every_analytics_model_built_and_passed_its_tests(warehouse_world):
                   "mrr_normalises_yearly_weekly_and_multi_month_prices",
                   "utilization_is_billable_over_weekdays_times_eight_hours",
                   "budget_burn_cumulates_billable_value_and_fills_idle_months",
-                  "dau_wau_mau_use_trailing_windows_ending_the_day", "lifecycle_counts_new_returning_resurrected_dormant",
+                  "dau_wau_mau_use_trailing_windows_ending_the_day",
+                  "lifecycle_counts_new_returning_resurrected_dormant",
                   "activation_counts_days_from_signup_to_first_sent_invoice",
                   "executive_kpis_take_previous_month_and_year_ago_and_convert_mrr"}
     assert {name: statuses.get(name) for name in unit_tests} == dict.fromkeys(unit_tests, "pass")
@@ -105,8 +106,9 @@ def test_every_column_the_marts_publish_is_documented(warehouse_world):
 
 # --- MRR: Stripe subscriptions as the sandbox serves them ------------------------------------------------------
 
-def expected_mrr(stripe: dict, as_of: date) -> dict[tuple[str, str, date], int]:
-    """Closing MRR per (account, currency, month) straight from the sandbox's subscription objects."""
+def expected_customer_mrr(stripe: dict, as_of: date) -> dict[tuple[str, str, str, date], int]:
+    """Closing MRR per (account, customer, currency, month) straight from the sandbox's subscription objects:
+    each price normalised to a month, counted when the subscription runs on the month's last day (or as_of)."""
     months_per_interval = {"month": Decimal(1), "year": Decimal(12), "week": Decimal(12) / Decimal(52),
                            "day": Decimal(12) / Decimal(365)}
     items = []
@@ -122,14 +124,22 @@ def expected_mrr(stripe: dict, as_of: date) -> dict[tuple[str, str, date], int]:
                 recurring = price["recurring"]
                 per_month = (Decimal(price["unit_amount"] * item.get("quantity", 1))
                              / (months_per_interval[recurring["interval"]] * recurring.get("interval_count", 1)))
-                items.append((account_id, price["currency"].upper(), start, end,
+                items.append((account_id, sub["customer"], price["currency"].upper(), start, end,
                               int(per_month.quantize(Decimal(1), rounding=ROUND_HALF_UP))))
-    closing: dict[tuple[str, str, date], int] = defaultdict(int)
-    for account_id, currency, start, end, mrr in items:
+    closing: dict[tuple[str, str, str, date], int] = defaultdict(int)
+    for account_id, customer, currency, start, end, mrr in items:
         for month in months_between(start, as_of):
             day = min(month_end(month), as_of)
             if start <= day and (end is None or end > day):
-                closing[(account_id, currency, month)] += mrr
+                closing[(account_id, customer, currency, month)] += mrr
+    return dict(closing)
+
+
+def expected_mrr(stripe: dict, as_of: date) -> dict[tuple[str, str, date], int]:
+    """Closing MRR per (account, currency, month)."""
+    closing: dict[tuple[str, str, date], int] = defaultdict(int)
+    for (account_id, _customer, currency, month), mrr in expected_customer_mrr(stripe, as_of).items():
+        closing[(account_id, currency, month)] += mrr
     return dict(closing)
 
 
@@ -225,7 +235,8 @@ def test_project_profitability_and_budget_burn_tie_out_to_invoices_credit_notes_
     time_cost: dict[int, int] = defaultdict(int)
     billable_value: dict[int, int] = defaultdict(int)
     for e in warehouse_world.ops_query(
-            "select project_id, hours, billable, rate_minor, cost_rate_minor from time_entries where deleted_at is null"):
+            "select project_id, hours, billable, rate_minor, cost_rate_minor from time_entries "
+            "where deleted_at is null"):
         time_cost[e["project_id"]] += cost(e["hours"], e["cost_rate_minor"])
         if e["billable"]:
             billable_value[e["project_id"]] += cost(e["hours"], e["rate_minor"])
@@ -247,7 +258,8 @@ def test_project_profitability_and_budget_burn_tie_out_to_invoices_credit_notes_
         select project_id, budget_minor, cumulative_billed_time_minor, burn_ratio from marts.rpt_budget_burn
         where burn_month = (select max(burn_month) from marts.rpt_budget_burn)""")
     assert {r["project_id"] for r in burn} == {
-        e["project_id"] for e in warehouse_world.ops_query("select project_id from time_entries where deleted_at is null")}
+        e["project_id"]
+        for e in warehouse_world.ops_query("select project_id from time_entries where deleted_at is null")}
     for r in burn:
         assert int(r["cumulative_billed_time_minor"]) == billable_value[r["project_id"]]
         assert r["burn_ratio"] == ratio(billable_value[r["project_id"]], r["budget_minor"])
@@ -281,12 +293,15 @@ def test_dau_wau_mau_and_stickiness_tie_out_to_usage_events(warehouse_world):
         assert (r["dau"], r["wau"], r["mau"]) == (dau, wau, mau), r
         assert r["stickiness_ratio"] == ratio(dau, mau)
     platform = {as_date(r["activity_date"]): r for r in rows if r["scope"] == "platform"}
-    everyone: dict[date, set[tuple[int, int]]] = defaultdict(set)
-    for company, by_day in per_company.items():
+    everyone: dict[date, set[int]] = defaultdict(set)  # a person active in two companies counts once
+    for by_day in per_company.values():
         for day, users in by_day.items():
             everyone[day] |= users
-    sample_day = max(everyone)
-    assert platform[sample_day]["dau"] == len(everyone[sample_day])
+    assert set(platform) == {min(everyone) + timedelta(days=n) for n in range((today() - min(everyone)).days + 1)}
+    for day, row in platform.items():
+        expected = (len(everyone.get(day, set())), len(users_between(everyone, day - timedelta(days=6), day)),
+                    len(users_between(everyone, day - timedelta(days=29), day)))
+        assert (row["dau"], row["wau"], row["mau"]) == expected, day
 
 
 def test_lifecycle_and_retention_cohorts_tie_out_to_usage_events(warehouse_world):

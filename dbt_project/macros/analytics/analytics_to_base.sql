@@ -8,3 +8,11 @@
          else {{ convert_minor(amount_minor, currency, base_currency, rate) }}
     end
 {%- endmacro %}
+
+{#- Join condition picking the int_fx_rates row (alias `rates`) of a currency pair valid on a day. -#}
+{% macro rate_valid_on(rates, currency, base_currency, day) -%}
+    {{ rates }}.currency = {{ currency }}
+    and {{ rates }}.base_currency = {{ base_currency }}
+    and {{ rates }}.valid_from <= {{ day }}
+    and {{ rates }}.valid_to > {{ day }}
+{%- endmacro %}

@@ -61,10 +61,7 @@ converted as (
     inner join projects
         on amounts.project_id = projects.project_id
     left join rates
-        on rates.valid_from <= amounts.amount_date
-        and rates.valid_to > amounts.amount_date
-        and rates.currency = amounts.currency
-        and rates.base_currency = projects.base_currency
+        on {{ rate_valid_on('rates', 'amounts.currency', 'projects.base_currency', 'amounts.amount_date') }}
 )
 
 select

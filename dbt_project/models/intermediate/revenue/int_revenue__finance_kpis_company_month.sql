@@ -47,10 +47,8 @@ converted as (
     inner join companies
         on per_currency.company_id = companies.company_id
     left join rates
-        on rates.currency = per_currency.currency
-        and rates.base_currency = companies.base_currency
-        and rates.valid_from <= {{ analytics_month_close('per_currency.kpi_month') }}
-        and rates.valid_to > {{ analytics_month_close('per_currency.kpi_month') }}
+        on {{ rate_valid_on('rates', 'per_currency.currency', 'companies.base_currency',
+                            analytics_month_close('per_currency.kpi_month')) }}
 ),
 
 summed as (

@@ -31,10 +31,8 @@ mrr_converted as (
     inner join companies
         on bridge.company_id = companies.company_id
     left join rates
-        on rates.currency = bridge.currency
-        and rates.base_currency = companies.base_currency
-        and rates.valid_from <= {{ analytics_month_close('bridge.mrr_month') }}
-        and rates.valid_to > {{ analytics_month_close('bridge.mrr_month') }}
+        on {{ rate_valid_on('rates', 'bridge.currency', 'companies.base_currency',
+                            analytics_month_close('bridge.mrr_month')) }}
 ),
 
 mrr as (
