@@ -44,15 +44,19 @@ def holder(published_dir: Path) -> dict | None:
         return None
 
 
-def busy_message(info: dict) -> str:
+def busy_message(info: dict, what: str = "pipeline run") -> str:
+    if what != "pipeline run":
+        return (f"another {what} is running (process {info.get('pid', '?')}, since {info.get('since', '?')}); "
+                "nothing was changed. Stop it first.")
     return (f"another pipeline run is in progress (run {info.get('run_id', '?')}, process {info.get('pid', '?')}, "
             f"since {info.get('since', '?')}); it holds the warehouse, so this run was refused. "
             "Wait for it to finish (`ez360 pipeline status`) and run again.")
 
 
 @contextmanager
-def run_lock(published_dir: Path, run_id: str) -> Iterator[None]:
-    path = lock_path(published_dir)
+def run_lock(directory: Path, run_id: str, name: str = LOCK_NAME, what: str = "pipeline run") -> Iterator[None]:
+    """Hold `<directory>/<name>` exclusively, or raise PipelineBusy at once naming the holder."""
+    path = Path(directory) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")
     try:
@@ -64,7 +68,7 @@ def run_lock(published_dir: Path, run_id: str) -> Iterator[None]:
                 info = json.loads(handle.read() or "{}")
             except ValueError:
                 info = {}
-            raise PipelineBusy(busy_message(info)) from None
+            raise PipelineBusy(busy_message(info, what)) from None
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({"pid": os.getpid(), "run_id": run_id, "since": datetime.now(UTC).isoformat()}))

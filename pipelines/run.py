@@ -39,7 +39,12 @@ class PipelineOutcome:
 
 
 def dagster_yaml(settings: Settings) -> dict:
-    config: dict = {"telemetry": {"enabled": False}, "nux": {"enabled": False}}
+    """The instance: local storage under var/ (or PostgreSQL), and one run at a time from the daemon's queue,
+    with the warehouse-writer pool limited to one (DuckDB has a single writer): a scheduled run waits in the
+    queue while another runs; an in-process CLI run is refused by the run lock (pipelines/lock.py)."""
+    config: dict = {"telemetry": {"enabled": False}, "nux": {"enabled": False},
+                    "concurrency": {"runs": {"max_concurrent_runs": 1},
+                                    "pools": {"granularity": "run", "default_limit": 1}}}
     if settings.dagster_storage_url:
         config["storage"] = {"postgres": {"postgres_url": settings.dagster_storage_url}}
     return config

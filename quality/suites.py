@@ -160,6 +160,42 @@ def ar_aging_sums_to_open_invoices() -> gxe.Expectation:
         "WHERE COALESCE(latest.open_minor, 0) <> COALESCE(due.due_minor, 0)")
 
 
+_MRR_MOVEMENTS = ("new_mrr_minor", "expansion_mrr_minor", "contraction_mrr_minor", "churned_mrr_minor",
+                  "reactivation_mrr_minor")
+
+
+def mrr_bridge() -> gxe.Expectation:
+    """MRR bridge: opening + new + expansion + contraction + churn + reactivation = closing, in every row."""
+    movements = " + ".join(_MRR_MOVEMENTS)
+    return identity(
+        "MRR bridge: opening + movements = closing",
+        f"SELECT source_company_key || '|' || currency || '|' || CAST(mrr_month AS VARCHAR) AS bridge_row, "
+        f"opening_mrr_minor, closing_mrr_minor FROM {{batch}} "
+        f"WHERE opening_mrr_minor + {movements} <> closing_mrr_minor")
+
+
+def mrr_continuity() -> gxe.Expectation:
+    """MRR bridge continuity: a month opens where the previous month of the same company and currency closed."""
+    return identity(
+        "MRR bridge: each month's opening equals the previous month's closing",
+        "SELECT bridge_row, opening_mrr_minor, previous_closing FROM (SELECT source_company_key || '|' || currency "
+        "|| '|' || CAST(mrr_month AS VARCHAR) AS bridge_row, opening_mrr_minor, LAG(closing_mrr_minor) OVER "
+        "(PARTITION BY source_company_key, currency ORDER BY mrr_month) AS previous_closing FROM {batch}) AS months "
+        "WHERE previous_closing IS NOT NULL AND previous_closing <> opening_mrr_minor")
+
+
+def mrr_ties_to_customers() -> gxe.Expectation:
+    """MRR tie-out across marts: a month's closing MRR is the sum of its customers' MRR (fct_mrr_customer_month)."""
+    return identity(
+        "closing MRR per company, month and currency equals the sum of fct_mrr_customer_month",
+        "SELECT m.source_company_key || '|' || m.currency || '|' || CAST(m.mrr_month AS VARCHAR) AS bridge_row, "
+        "m.closing_mrr_minor, c.mrr_minor FROM {batch} AS m LEFT JOIN (SELECT source_company_key, currency, "
+        "mrr_month, SUM(mrr_minor) AS mrr_minor FROM marts.fct_mrr_customer_month "
+        "GROUP BY source_company_key, currency, mrr_month) AS c ON c.source_company_key = m.source_company_key "
+        "AND c.currency = m.currency AND c.mrr_month = m.mrr_month "
+        "WHERE COALESCE(c.mrr_minor, 0) <> m.closing_mrr_minor")
+
+
 def identity(description: str, query: str) -> gxe.Expectation:
     """A business identity as a query returning the rows that break it (its first column names the row).
     `{batch}` is the gated table; a query with a JOIN must alias it (`{batch} AS t`), others must not."""

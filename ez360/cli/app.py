@@ -92,9 +92,12 @@ def sandboxes_running(settings: Settings) -> Iterator[None]:
 
 
 def run_pipeline_with_progress(settings: Settings, select: str | None = None, full_refresh: bool = False):
-    from pipelines.lock import PipelineBusy
+    from pipelines.lock import PipelineBusy, busy_message, holder
     from pipelines.run import run_pipeline
 
+    running = holder(settings.published_dir)
+    if running is not None:  # refused before starting anything
+        raise _fail(busy_message(running))
     with sandboxes_running(settings), console.status("running the pipeline: ingest, gates, dbt build, publish") as st:
         def progress(line: str) -> None:
             st.update(f"pipeline: {line}")
@@ -234,7 +237,18 @@ def demo(seed: int = typer.Option(None, help="Random seed (default EZ360_DEMO_SE
 
     Stops like `ez360 serve` on SIGTERM, SIGINT or SIGHUP, at any stage."""
     settings = load_settings()
+    from pipelines.lock import PipelineBusy, run_lock
+
     uis = ["api", "dashboards", "dagster", "dagster-daemon"] if serve_uis else []
+    with contextlib.ExitStack() as held:
+        try:  # before anything is touched: a second demo must not re-seed the running one's ops DB
+            held.enter_context(run_lock(settings.var_dir, "ez360 demo", name=".demo.lock", what="`ez360 demo`"))
+        except PipelineBusy as exc:
+            raise _fail(str(exc)) from None
+        _demo(settings, seed, scale, uis, serve_uis, keep_going)
+
+
+def _demo(settings: Settings, seed, scale, uis: list[str], serve_uis: bool, keep_going: bool) -> None:
     _ports_free_or_fail(settings, _targets("sandboxes") + uis, None, None)
     with _supervised(settings, keep_going) as sup:
         _seed(settings, seed, scale, reset=True)

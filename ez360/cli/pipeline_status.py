@@ -42,13 +42,16 @@ def render_status(store: HealthStore, console: Console, runs: int = 10) -> None:
     console.print(table)
 
     sources = Table("source", "last successful load", "rows", "quarantined", "last error", title="sources")
+    errors = []
     for source in store.source_status():
-        error = ""
-        if source["last_error_at"]:
-            error = f"{_when(source['last_error_at'])}: {source['last_error']}"
+        failed_at = _when(source["last_error_at"]) if source["last_error_at"] else ""
         sources.add_row(source["source"], _when(source["last_success_at"]), str(source["last_rows_loaded"] or 0),
-                        str(source["last_quarantined"] or 0), error)
+                        str(source["last_quarantined"] or 0), failed_at)
+        if source["last_error_at"]:
+            errors.append(f"[red]{source['source']}[/red] last error: {source['last_error']}")
     console.print(sources)
+    for line in errors:  # whole, not cropped to a table cell
+        console.print(line)
 
     gates = store.gate_results(recent[0]["run_id"]) if recent else []
     if not gates:

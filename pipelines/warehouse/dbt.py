@@ -28,6 +28,7 @@ DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT_PROJECT = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
 PARTIAL_PARSE = "partial_parse.msgpack"
 FULL_REFRESH_TAG = "ez360/full_refresh"
+KEEP_RUN_TARGETS = 5
 
 
 def _dbt_on_path() -> None:
@@ -91,6 +92,15 @@ def _keep_partial_parse(invocation) -> None:
         tmp = kept.with_name(f"{PARTIAL_PARSE}.{os.getpid()}.tmp")
         shutil.copyfile(produced, tmp)
         os.replace(tmp, kept)
+    _prune_run_targets()
+
+
+def _prune_run_targets(keep: int = KEEP_RUN_TARGETS) -> None:
+    """Each dbt invocation writes its own target folder (warehouse_models-<run>-<id>); keep the newest few."""
+    target = DBT_PROJECT.project_dir / DBT_PROJECT.target_path
+    runs = sorted((p for p in target.glob("warehouse_models-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for old in runs[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def definitions() -> dg.Definitions:
