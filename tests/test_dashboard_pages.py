@@ -372,3 +372,47 @@ def test_the_freshness_badge_names_a_stale_source_a_partial_run_and_a_blocking_g
     partial = badge(now, published_at=now, published_run="r1",
                     latest_run={"run_id": "r3", "status": "partial", "blocked_by": ["source erpnext"]})
     assert partial.reasons == ("the last run r3 was partial: source erpnext",)
+
+
+def test_data_health_and_the_badge_name_a_stale_source_and_the_gate_that_blocked_publishing(
+        as_user, dashboards, monkeypatch, tmp_path):
+    import shutil
+    from datetime import UTC, datetime
+
+    from ez360.core.health import HealthStore
+
+    published = tmp_path / "published"
+    shutil.copytree(dashboards.env["EZ360_PUBLISHED_DIR"], published)
+    monkeypatch.setenv("EZ360_PUBLISHED_DIR", str(published))
+    core_settings.get_settings.cache_clear()
+    store = HealthStore.for_warehouse(dashboards.env["EZ360_WAREHOUSE_URL"], published)
+    now = datetime.now(UTC)
+    store.upsert_run("run-dash-1", status="published", published=True, started_at=now - timedelta(days=2),
+                     finished_at=now - timedelta(days=2), published_at=now - timedelta(minutes=50))
+    store.record_source_load("run-dash-1", "stripe", status="success", finished_at=now - timedelta(days=2),
+                             rows_loaded=120, quarantined=2)
+    store.upsert_run("run-bad", status="gate_failed", started_at=now - timedelta(minutes=10),
+                     finished_at=now - timedelta(minutes=5),
+                     blocked_by=["gate gate_marts__fct_invoices on marts.fct_invoices"])
+    store.record_source_load("run-bad", "ops", status="success", finished_at=now - timedelta(minutes=9),
+                             rows_loaded=10, quarantined=0)
+    store.record_source_load("run-bad", "stripe", status="failed", finished_at=now - timedelta(minutes=9),
+                             error="HTTP 401 from the Stripe API")
+    store.record_gate("run-bad", "gate_marts__fct_invoices", table_name="marts.fct_invoices", layer="mart",
+                      passed=False, evaluated=5, failed_count=1, row_count=100, checked_at=now - timedelta(minutes=6),
+                      failures=[{"expectation": "expect_column_values_to_be_between", "column": "total_minor",
+                                 "unexpected_count": 1, "sample_keys": ["inv-999999"]}])
+    store.close()
+
+    at = as_user("acme:viewer", "views/health.py", mfa=True)
+    badge = next(w.value for w in at.warning if w.value.startswith("Data as of"))
+    assert "gate gate_marts__fct_invoices on marts.fct_invoices" in badge
+    assert "source stripe is stale" in badge and "HTTP 401 from the Stripe API" in badge
+    sources = frame_with(at, "Fresh")
+    assert dict(zip(sources["Source"], sources["Fresh"], strict=True)) == {"ops": "fresh", "stripe": "stale"}
+    runs = frame_with(at, "Blocked by")
+    assert runs.iloc[0]["Run"] == "run-bad" and runs.iloc[0]["Status"] == "gate_failed"
+    shown = texts(at) + "\n".join(e.label for e in at.expander)
+    assert "expect_column_values_to_be_between" in shown and "total_minor" in shown
+    assert "inv-999999" not in shown  # failing sample keys may be another company's: platform admins only
+    assert "inv-999999" in "\n".join(c.value for c in as_user("platform", "views/health.py", mfa=True).caption)
