@@ -233,6 +233,9 @@ def test_the_workbench_queue_filters_and_the_candidates_carry_a_flag_per_criteri
     at.multiselect(key="q_pair").unselect("stripe_payout~erp_bank_transaction").run()
     at.text_input(key="q_amount").input("500").run()  # at least 500.00 USD: only the payout (964.65)
     assert list(frame_with(at, "Pending")["Item"]) == ["stripe_payout~erp_bank_transaction:po_1"]
+    at.text_input(key="q_amount").input("lots").run()
+    assert any("Amount filter ignored" in w.value for w in at.warning)
+    assert len(frame_with(at, "Pending")) == 2
     at.text_input(key="q_amount").input("").run()
     at.toggle(key="q_open").set_value(False).run()
     assert len(frame_with(at, "Pending")) == 3  # the matched item too
