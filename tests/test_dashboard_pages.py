@@ -419,3 +419,18 @@ def test_data_health_and_the_badge_name_a_stale_source_and_the_gate_that_blocked
     assert "expect_column_values_to_be_between" in shown and "total_minor" in shown
     assert "inv-999999" not in shown  # failing sample keys may be another company's: platform admins only
     assert "inv-999999" in "\n".join(c.value for c in as_user("platform", "views/health.py", mfa=True).caption)
+
+
+@pytest.mark.postgres
+def test_the_pages_read_the_postgresql_warehouse_as_the_company_reader(as_user, monkeypatch, postgres_url, tmp_path):
+    from tests.support.dashboard_marts import build_postgres
+
+    publish(parse_warehouse_url(postgres_url), tmp_path, build_postgres(postgres_url), run_id="run-pg-1")
+    monkeypatch.setenv("EZ360_WAREHOUSE_URL", postgres_url)
+    core_settings.get_settings.cache_clear()
+    overview = as_user("acme:viewer", mfa=True)
+    assert tile(overview, "Revenue").value == "6,000.00 USD"
+    workbench = as_user("acme:finance", "views/reconciliation.py")
+    assert list(frame_with(workbench, "Pending")["Item"]) == ["ops_payment~stripe_charge:p1",
+                                                             "stripe_payout~erp_bank_transaction:po_1"]
+    assert list(frame_with(workbench, "Candidate")["Candidate"]) == ["stripe ch_1", "stripe ch_9"]
