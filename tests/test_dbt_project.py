@@ -44,8 +44,11 @@ def dbt_build(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dbtR
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt_logs"))
     monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    # Only the ops layer and the revenue mart: these tests load raw_ops alone (the whole project is built on
+    # the demo universe by tests/test_warehouse_*.py).
     return dbtRunner().invoke([
         "build", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+        "--select", "path:models/staging/ops", "+rpt_revenue_by_company_month",
         "--target-path", str(tmp_path / "dbt_target"), "--quiet",
     ])
 

@@ -110,3 +110,33 @@ def test_every_amount_is_an_integer_in_minor_units_and_keys_are_unique(items):
     for row in items:
         for column in ("amount_minor", "other_amount_minor", "difference_minor"):
             assert row[column] is None or isinstance(row[column], int), (column, row[column])
+
+
+def test_a_resolution_recorded_in_the_ops_app_keeps_its_item_resolved(warehouse_world_duckdb):
+    """Finance resolves an item in the ops app: the resolution flows back through the ops ingest and the item
+    comes out resolved (its status kept), the other items untouched."""
+    from sqlalchemy import create_engine, text
+
+    from ingest.runner import run_source
+
+    world = warehouse_world_duckdb
+    item = world.query("select * from marts.fct_reconciliation_items where pair = 'stripe_refund~erp_journal_entry'"
+                       " and status = 'missing_in_erpnext'")[0]
+    finance = world.ops_query("select m.user_id from memberships m where m.company_id = :c and m.role = 'finance'",
+                              {"c": item["company_id"]})[0]["user_id"]
+    engine = create_engine(world.settings.database_url)
+    with engine.begin() as conn:
+        conn.execute(text("insert into reconciliation_resolutions (company_id, pair, item_key, action, note, user_id) "
+                          "values (:c, :p, :k, 'written_off', 'refund booked by hand in the ERP', :u)"),
+                     {"c": item["company_id"], "p": item["pair"], "k": item["item_key"], "u": finance})
+    engine.dispose()
+
+    run_source("ops", world.settings)
+    assert world.dbt("run", "--select", "stg_ops__reconciliation_resolutions+").success
+
+    rows = {r["item_key"]: r for r in world.query("select * from marts.fct_reconciliation_items")}
+    resolved = rows[item["item_key"]]
+    assert (resolved["status"], resolved["effective_status"], resolved["resolution_action"]) == (
+        "missing_in_erpnext", "resolved", "written_off")
+    assert resolved["resolved_by_user_id"] == finance and resolved["is_resolved"]
+    assert [key for key, r in rows.items() if r["is_resolved"]] == [item["item_key"]]
