@@ -44,7 +44,9 @@ def dagster_yaml(settings: Settings) -> dict:
     queue while another runs; an in-process CLI run is refused by the run lock (pipelines/lock.py)."""
     config: dict = {"telemetry": {"enabled": False}, "nux": {"enabled": False},
                     "concurrency": {"runs": {"max_concurrent_runs": 1},
-                                    "pools": {"granularity": "run", "default_limit": 1}}}
+                                    "pools": {"granularity": "run", "default_limit": 1}},
+                    # a daemon-launched run whose process died is marked failed (and so recorded by the sensors)
+                    "run_monitoring": {"enabled": True, "start_timeout_seconds": 180, "max_resume_run_attempts": 0}}
     if settings.dagster_storage_url:
         config["storage"] = {"postgres": {"postgres_url": settings.dagster_storage_url}}
     return config
@@ -107,6 +109,16 @@ class _Progress:
             seen = len(entries)
 
 
+def _fail_abandoned_cli_runs(instance: dg.DagsterInstance, resource) -> None:
+    """A CLI run still "started" while nobody holds the run lock was killed: record it as failed."""
+    from pipelines.monitoring import finish_run
+
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED],
+                                                       tags={"ez360/trigger": "cli"})):
+        instance.report_run_failed(run, "the process running it stopped before the run finished (killed?)")
+        finish_run(instance, run.run_id, resource, alert=False)
+
+
 def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bool = False,
                  progress: Callable[[str], None] | None = None) -> PipelineOutcome:
     """Run the whole pipeline (or `select`: a source or an asset group) in this process; refused with
@@ -126,14 +138,14 @@ def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bo
         from pipelines.warehouse.dbt import FULL_REFRESH_TAG
         tags[FULL_REFRESH_TAG] = "true"
     with dg.DagsterInstance.get() as instance:
+        _fail_abandoned_cli_runs(instance, resource)
         job = defs.resolve_job_def("ez360_full_pipeline")
         # step-by-step events stay in the instance (Dagster UI); the terminal shows warnings and errors only
         quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
         watcher = _Progress(instance, tags["ez360/cli_token"], progress) if progress else contextlib.nullcontext()
         with watcher:
             result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet, tags=tags,
-                                            asset_selection=selection_for(defs, select),
-                                            resources={"ez360": resource})
+                                            asset_selection=selection_for(defs, select))
         outcome = finish_run(instance, result.run_id, resource)
         materialized = sorted({e.asset_key.to_user_string() for e in result.get_asset_materialization_events()})
     failed_checks = outcome.failed_checks

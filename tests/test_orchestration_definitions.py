@@ -65,6 +65,7 @@ def test_dbt_sources_are_the_ingest_assets(platform):
 def test_the_instance_runs_one_pipeline_at_a_time(platform):
     settings, _defs = platform
     config = yaml.safe_load((prepare_dagster_home(settings) / "dagster.yaml").read_text())
+    assert config["run_monitoring"]["enabled"] is True
     assert config["concurrency"] == {"runs": {"max_concurrent_runs": 1},
                                      "pools": {"granularity": "run", "default_limit": 1}}
     with dg.DagsterInstance.get() as instance:

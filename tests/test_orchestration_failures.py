@@ -5,11 +5,17 @@ HTTP server); stale data alerts once; a second run while one holds the warehouse
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import dagster as dg
 import pytest
+import sentry_sdk
 from dagster._core.events import DagsterEventType
 from typer.testing import CliRunner
 
@@ -21,11 +27,14 @@ from pipelines.definitions import build_definitions
 from pipelines.lock import PipelineBusy, run_lock
 from pipelines.monitoring import record_failed_runs, stale_data_sensor
 from pipelines.resources import Ez360Resource
-from pipelines.run import run_pipeline
+from pipelines.run import prepare_dagster_home, run_pipeline
 from tests.support.platform import configure, free_port
 from tests.support.security_world import smtp_server
+from tests.test_security_sentry import Envelopes
+from tests.test_security_sentry import _events as sentry_events
 
 ALERTS_TO = "data-team@example.test"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Webhook:
@@ -65,9 +74,13 @@ def failed_scheduled_run(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     var = tmp_path_factory.mktemp("failing") / "var"
     smtp_port = free_port()
+    Envelopes.received = []
+    sentry = ThreadingHTTPServer(("127.0.0.1", 0), Envelopes)
+    threading.Thread(target=sentry.serve_forever, daemon=True).start()
     with smtp_server(smtp_port) as inbox, Webhook() as hook:
         settings = configure(mp, var, EZ360_INGEST_MAX_ATTEMPTS="1", EZ360_SMTP_PORT=str(smtp_port),
-                             EZ360_ALERT_EMAIL_TO=ALERTS_TO, EZ360_ALERT_WEBHOOK_URL=hook.url)
+                             EZ360_ALERT_EMAIL_TO=ALERTS_TO, EZ360_ALERT_WEBHOOK_URL=hook.url,
+                             EZ360_SENTRY_DSN=f"http://publickey@127.0.0.1:{sentry.server_address[1]}/1")
         schema.upgrade(settings.database_url)
         defs = build_definitions(settings)
         resource = Ez360Resource.from_settings(settings)
@@ -81,7 +94,12 @@ def failed_scheduled_run(tmp_path_factory):
                 sensor_name="record_failed_runs", dagster_event=failure.event_log_entry.dagster_event,
                 dagster_instance=instance, dagster_run=run, resources={"ez360": resource}) as context:
             record_failed_runs(context.for_run_failure())
+        sentry_sdk.flush(timeout=10)
         yield settings, resource, result, inbox, hook, mp
+    sentry_sdk.get_client().close()
+    sentry_sdk.init()  # no DSN: Sentry off again for the rest of the session
+    sentry.shutdown()
+    sentry.server_close()
     mp.undo()
 
 
@@ -127,6 +145,14 @@ def test_the_failed_run_is_alerted_by_email_and_webhook(failed_scheduled_run):
     assert "source erpnext" in post["text"] and result.run_id in post["text"]
 
 
+def test_the_failed_run_is_reported_to_sentry(failed_scheduled_run):
+    _settings, _resource, result, _inbox, _hook, _mp = failed_scheduled_run
+
+    messages = [e.get("message") or e.get("logentry", {}).get("message", "") for e in sentry_events(Envelopes.received)]
+
+    assert any(result.run_id in m and "partial" in m and "source stripe" in m for m in messages), messages
+
+
 def test_stale_data_is_alerted_once_until_it_recovers(failed_scheduled_run):
     _settings, resource, _result, inbox, hook, _mp = failed_scheduled_run
     sensor = stale_data_sensor(("ops", "stripe", "erpnext", "files"))
@@ -156,3 +182,37 @@ def test_a_second_run_while_one_holds_the_warehouse_is_refused(failed_scheduled_
     assert not any(e.is_step_start for e in result.all_events)
     [refusal] = [e for e in result.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE"]
     assert "another pipeline run is in progress (run run-holding-the-warehouse" in str(refusal.event_specific_data)
+
+
+def test_a_killed_cli_run_is_recorded_as_failed_by_the_next_run(failed_scheduled_run, monkeypatch):
+    settings, _resource, _result, _inbox, _hook, mp = failed_scheduled_run
+    hung = socket.socket()  # Stripe "answers" by accepting and never replying: the run hangs in its ingest
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    monkeypatch.setenv("EZ360_STRIPE_API_BASE", f"http://127.0.0.1:{hung.getsockname()[1]}")
+    worker = subprocess.Popen([sys.executable, "-c", "from ez360.core.settings import Settings\n"
+                               "from pipelines.run import run_pipeline\n"
+                               "run_pipeline(Settings(), select='stripe')"],
+                              cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        prepare_dagster_home(settings)
+        with dg.DagsterInstance.get() as instance:
+            deadline = time.monotonic() + 120
+            started = []
+            while not started and time.monotonic() < deadline and worker.poll() is None:
+                started = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+                time.sleep(0.05)  # poll interval while waiting for the state
+            assert started, f"the worker's run never started (exit {worker.poll()})"
+            store = HealthStore.from_settings(settings)
+            while store.run(started[0].run_id) is None and time.monotonic() < deadline:
+                time.sleep(0.05)  # the ingest step has begun once its run row exists
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
+        hung.close()
+
+    run_pipeline(settings, select="files")  # the next run finds the killed one and records it
+
+    killed = store.run(started[0].run_id)
+    assert killed["status"] == "failed" and killed["finished_at"] is not None
+    store.close()
