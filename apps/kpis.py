@@ -57,7 +57,8 @@ class Tile:
 
 @lru_cache(maxsize=1)
 def metric_catalog(root: str = str(CATALOG_ROOT)) -> dict[str, dict]:
-    """Every dbt metric by name, and by the KPI column named in its meta (`meta.column` / `meta.kpi_column`)."""
+    """Every dbt metric by name, and by the KPI columns its meta names (`published_columns` entries of
+    rpt_executive_kpis_month, or `column` / `kpi_column`)."""
     found: dict[str, dict] = {}
     for path in sorted(Path(root).rglob("*.yml")):
         try:
@@ -69,9 +70,11 @@ def metric_catalog(root: str = str(CATALOG_ROOT)) -> dict[str, dict]:
                 continue
             found.setdefault(str(metric["name"]), metric)
             meta = metric.get("meta") or (metric.get("config") or {}).get("meta") or {}
-            for key in ("column", "kpi_column"):
-                if meta.get(key):
-                    found.setdefault(str(meta[key]), metric)
+            columns = [meta[k] for k in ("column", "kpi_column") if meta.get(k)]
+            columns += [str(c).split(".")[-1] for c in meta.get("published_columns") or []
+                        if str(c).startswith(f"{KPI_TABLE}.")]
+            for column in columns:
+                found.setdefault(str(column), metric)
     return found
 
 
@@ -81,7 +84,9 @@ def help_text(kpi: Kpi, catalog: dict[str, dict]) -> str:
     if metric is None:
         return kpi.fallback_help + " (not in the metric catalog yet)"
     label = metric.get("label") or metric["name"]
-    return f"{label}: {metric.get('description') or kpi.fallback_help} (metric `{metric['name']}`)"
+    meta = metric.get("meta") or (metric.get("config") or {}).get("meta") or {}
+    formula = f" Formula: {meta['formula']}." if meta.get("formula") else ""
+    return f"{label}: {metric.get('description') or kpi.fallback_help}{formula} (metric `{metric['name']}`)"
 
 
 def _value(rows: pd.DataFrame, kpi: Kpi, period: Period) -> int | Decimal | None:

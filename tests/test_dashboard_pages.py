@@ -193,6 +193,8 @@ def test_the_overview_tiles_follow_the_period_and_the_comparison(as_user):
     assert (tile(june, "Revenue").value, tile(june, "Revenue").delta) == ("6,000.00 USD", "+1,000.00 USD")
     assert tile(june, "AR").value == "3,000.00 USD"  # a stock: June's own
     assert tile(june, "NRR").value == "106.0 %"
+    assert "(metric `revenue`)" in tile(june, "Revenue").help  # help text read from the dbt metric catalog
+    assert "Formula: 12 x MRR" in tile(june, "ARR").help
     q2 = as_user("acme:viewer", mfa=True, period="2025-Q2")
     # a flow adds up over the quarter (April+May+June = 4+5+6 = 15 x 1,000.00), a stock takes June
     assert tile(q2, "Revenue").value == "15,000.00 USD"
