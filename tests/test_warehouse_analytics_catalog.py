@@ -1,7 +1,8 @@
 """The metric catalog defines every published KPI once, and every analytics model is documented and keyed.
 
-`dbt parse` (dbt-core 1.11, no MetricFlow installed) must accept the semantic models and metrics; the manifest it
-writes is then read like the dashboards read it for their help text.
+dbt-core 1.11 (no MetricFlow installed) must accept the semantic models and metrics: the manifest read here is
+the one the shared demo warehouse build (`warehouse_world_duckdb`, tests/support/warehouse_world.py) wrote, read
+like the dashboards read it for their help text.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import re
 from pathlib import Path
 
 import pytest
-from dbt.cli.main import dbtRunner
 
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 ANALYTICS_PATHS = ("models/intermediate/revenue/", "models/intermediate/operations/", "models/intermediate/adoption/",
@@ -24,11 +24,9 @@ META_KEYS = ("formula", "grain", "owner", "unit", "published_columns")
 
 
 @pytest.fixture(scope="module")
-def manifest(tmp_path_factory) -> dict:
-    target = tmp_path_factory.mktemp("analytics_catalog")
-    result = dbtRunner().invoke(["parse", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-                                 "--target-path", str(target), "--quiet", "--no-partial-parse"])
-    assert result.success, result.exception
+def manifest(warehouse_world_duckdb) -> dict:
+    target = warehouse_world_duckdb.settings.var_dir / "dbt_target"
+    assert (target / "semantic_manifest.json").exists()
     return json.loads((target / "manifest.json").read_text())
 
 
