@@ -34,8 +34,8 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("revenue_net_base_minor", "Revenue", "money", "sum", "Invoiced net of credit notes, in the base currency."),
     Kpi("mrr_base_minor", "MRR", "money", "last", "Monthly recurring revenue at the end of the period."),
     Kpi("arr_base_minor", "ARR", "money", "last", "Annual recurring revenue: 12 x MRR at the end of the period."),
-    Kpi("nrr_ratio", "NRR", "ratio", "last", "Net revenue retention over the last 12 months."),
-    Kpi("grr_ratio", "GRR", "ratio", "last", "Gross revenue retention over the last 12 months."),
+    Kpi("nrr_ratio", "NRR", "ratio", "last", "Net revenue retention: the opening MRR kept, expansion included."),
+    Kpi("grr_ratio", "GRR", "ratio", "last", "Gross revenue retention: the opening MRR kept, expansion excluded."),
     Kpi("open_ar_base_minor", "AR", "money", "last", "Open receivables at the end of the period.", False),
     Kpi("dso_days", "DSO", "days", "last", "Days sales outstanding at the end of the period.", False),
     Kpi("collected_base_minor", "Cash collected", "money", "sum", "Payments received net of refunds."),
@@ -57,7 +57,8 @@ class Tile:
 
 @lru_cache(maxsize=1)
 def metric_catalog(root: str = str(CATALOG_ROOT)) -> dict[str, dict]:
-    """Every dbt metric by name, and by the KPI column named in its meta (`meta.column` / `meta.kpi_column`)."""
+    """Every dbt metric by name, and by the KPI columns its meta names (`published_columns` entries of
+    rpt_executive_kpis_month, or `column` / `kpi_column`)."""
     found: dict[str, dict] = {}
     for path in sorted(Path(root).rglob("*.yml")):
         try:
@@ -69,9 +70,11 @@ def metric_catalog(root: str = str(CATALOG_ROOT)) -> dict[str, dict]:
                 continue
             found.setdefault(str(metric["name"]), metric)
             meta = metric.get("meta") or (metric.get("config") or {}).get("meta") or {}
-            for key in ("column", "kpi_column"):
-                if meta.get(key):
-                    found.setdefault(str(meta[key]), metric)
+            columns = [meta[k] for k in ("column", "kpi_column") if meta.get(k)]
+            columns += [str(c).split(".")[-1] for c in meta.get("published_columns") or []
+                        if str(c).startswith(f"{KPI_TABLE}.")]
+            for column in columns:
+                found.setdefault(str(column), metric)
     return found
 
 
@@ -81,7 +84,9 @@ def help_text(kpi: Kpi, catalog: dict[str, dict]) -> str:
     if metric is None:
         return kpi.fallback_help + " (not in the metric catalog yet)"
     label = metric.get("label") or metric["name"]
-    return f"{label}: {metric.get('description') or kpi.fallback_help} (metric `{metric['name']}`)"
+    meta = metric.get("meta") or (metric.get("config") or {}).get("meta") or {}
+    formula = f" Formula: {meta['formula']}." if meta.get("formula") else ""
+    return f"{label}: {metric.get('description') or kpi.fallback_help}{formula} (metric `{metric['name']}`)"
 
 
 def _value(rows: pd.DataFrame, kpi: Kpi, period: Period) -> int | Decimal | None:

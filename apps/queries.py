@@ -73,7 +73,7 @@ def _ttl() -> int:
 
 
 @st.cache_data(ttl=_ttl(), show_spinner=False, max_entries=2000)
-def _read(table: str, company: int | str, run_id: str | None, columns: tuple[str, ...] | None,
+def _read(location: str, table: str, company: int | str, run_id: str | None, columns: tuple[str, ...] | None,
           between: tuple[tuple[str, Any, Any], ...], equals: tuple[tuple[str, Any], ...],
           order_by: tuple[str, ...]) -> pd.DataFrame:
     companies = ALL_COMPANIES if company == PLATFORM else [int(company)]
@@ -89,7 +89,8 @@ def read(table: str, company: int | str, *, columns: Sequence[str] | None = None
         if isinstance(company, bool) or not isinstance(company, numbers.Integral):
             raise TypeError(f"read() takes one company id or PLATFORM, not {company!r}")
         company = int(company)
-    return _read(table, company, current_status().last_published_run_id, tuple(columns) if columns else None,
+    return _read(data().location, table, company, current_status().last_published_run_id,
+                 tuple(columns) if columns else None,
                  tuple((c, lo, hi) for c, (lo, hi) in (between or {}).items()),
                  tuple((equals or {}).items()), tuple(order_by)).copy()
 

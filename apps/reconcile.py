@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 
 import pandas as pd
 
-from apps.formatting import format_amount
+from apps.formatting import format_amount, money_decimal
 
 REASONS = {"resolved": "Explained: the two records agree after all",
            "accepted_difference": "Accept the difference (fees, rounding, FX)",
@@ -22,8 +23,19 @@ class QueueFilter:
     statuses: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     min_age_days: int = 0
-    min_amount_minor: int = 0  # on |amount| in the item's currency
+    min_amount: Decimal = Decimal(0)  # on |amount|, in each item's own currency (major units)
     open_only: bool = True
+
+
+def parse_amount(text: str) -> Decimal:
+    """The amount filter as typed ('1,234.50' or '1234.5'); ValueError when it is not an amount."""
+    try:
+        value = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not an amount: type digits, e.g. 250 or 1,234.50") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{text!r} is not an amount of zero or more")
+    return value
 
 
 def filter_queue(items: pd.DataFrame, f: QueueFilter, today: date) -> pd.DataFrame:
@@ -39,8 +51,9 @@ def filter_queue(items: pd.DataFrame, f: QueueFilter, today: date) -> pd.DataFra
     if f.min_age_days:
         ages = [(today - pd.Timestamp(d).date()).days if not pd.isna(d) else 0 for d in rows["event_date"]]
         rows = rows[[a >= f.min_age_days for a in ages]]
-    if f.min_amount_minor:
-        rows = rows[[abs(int(a)) >= f.min_amount_minor if not pd.isna(a) else False for a in rows["amount_minor"]]]
+    if f.min_amount:
+        rows = rows[[False if pd.isna(a) else abs(money_decimal(int(a), str(c))) >= f.min_amount
+                     for a, c in zip(rows["amount_minor"], rows["currency"], strict=True)]]
     return rows
 
 

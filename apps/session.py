@@ -52,11 +52,18 @@ def current_viewer(settings: Settings) -> Viewer | None:
 
 
 def here(settings: Settings) -> str:
-    """This page's address in the browser, query included (where sign-in sends the visitor back)."""
-    base = (st.context.url or settings.dashboards_base_url).split("?")[0]
-    base = base if base.endswith("/") else base + "/"
+    """This page's address in the browser, query included (where sign-in sends the visitor back). Streamlit
+    trims the page from `st.context.url`; the page asked for is found by registering every page, hidden."""
+    from apps.pages import PAGES
+
+    asked = st.navigation([st.Page(p.path, title=p.title, url_path=p.url_path) for p in PAGES], position="hidden")
+    path = "" if asked.url_path in ("", PAGES[0].url_path) else asked.url_path
+    base = (st.context.url or settings.dashboards_base_url).split("?")[0].rstrip("/")
+    for spec in PAGES:  # whether or not Streamlit trimmed the page from the URL
+        base = base.removesuffix("/" + spec.url_path)
+    base += "/"
     query = urlencode({k: st.query_params[k] for k in st.query_params})
-    return base + (f"?{query}" if query else "")
+    return base + path + (f"?{query}" if query else "")
 
 
 def send_to_sign_in(settings: Settings) -> None:

@@ -49,3 +49,18 @@ def originals_note(ctx) -> None:
     else:
         st.caption(f"Amounts in {ctx.company.base_currency}, converted at each invoice's date "
                    "(turn on 'Original currencies' to see them as invoiced).")
+
+
+def loaded(table: str, company, *, empty: str, done: bool = False, **kwargs) -> pd.DataFrame | None:
+    """A section's rows, or None after saying why there are none: nothing published / no such table yet (with
+    what to run), or `empty` (as good news when `done`, e.g. nothing quarantined)."""
+    from apps import queries
+
+    rows = queries.read_or_none(table, company, **kwargs)
+    if rows is None:
+        empty_state(table)
+        return None
+    if rows.empty:
+        (st.success if done else st.info)(empty)
+        return None
+    return rows

@@ -181,7 +181,7 @@ def test_platform_admin_signs_in_sees_every_company_exactly_and_a_gate_failure_w
     page.on("request", lambda request: requests.append(request.url))
     page.goto(f"{stack.dashboards.url}/revenue")
     _sign_in_on_the_web_app(page, PLATFORM_EMAIL)  # the dashboards sent us to the web app's sign-in
-    page.goto(f"{stack.dashboards.url}/revenue")
+    expect(page).to_have_url(f"{stack.dashboards.url}/revenue")  # and back to the page asked for
     expect(page.get_by_role("heading", name="Revenue by company and month")).to_be_visible()
     for company, totals in EXPECTED_GROSS.items():
         section = page.get_by_test_id("stVerticalBlock").filter(

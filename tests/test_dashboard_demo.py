@@ -40,7 +40,8 @@ def open_page(demo, monkeypatch):
     world, published_dir, user_id, company_id = demo
     env = {"EZ360_DATABASE_URL": world.settings.database_url, "EZ360_WAREHOUSE_URL": world.warehouse_url,
            "EZ360_PUBLISHED_DIR": str(published_dir), "EZ360_SESSION_COOKIE_SECURE": "false",
-           "EZ360_ENVIRONMENT": "test", "EZ360_VAR_DIR": str(world.settings.var_dir)}
+           "EZ360_ENVIRONMENT": "test", "EZ360_VAR_DIR": str(world.settings.var_dir),
+           "EZ360_PUBLIC_BASE_URL": "http://127.0.0.1:9"}  # no ops API here: decisions are read from marts
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     core_settings.get_settings.cache_clear()
@@ -84,3 +85,54 @@ def test_the_revenue_page_ties_out_to_the_ops_invoices_and_credit_notes(open_pag
     at = open_page("views/revenue.py")
     shown = {m.label: m.value for m in at.metric}
     assert shown == {f"Gross revenue ({cur})": format_amount(total, cur) for cur, total in expected.items()}
+
+
+def test_a_decision_is_joined_back_by_the_next_pipeline_run_and_shows_resolved(open_page, demo, tmp_path,
+                                                                               monkeypatch):
+    """On a copy of the demo world: record a decision in the ops DB, run the ops ingest and dbt on the
+    reconciliation models, publish, and the workbench shows the item resolved (no longer pending)."""
+    import shutil
+
+    from sqlalchemy import create_engine, text
+
+    from ez360.core.settings import Settings
+    from ingest.runner import run_source
+    from operational_api.db.audit_trail import Actor, set_actor
+    from operational_api.services import reconciliation
+    from tests.support.warehouse_world import PROJECT_DIR
+
+    world, _, user_id, company_id = demo
+    item = world.query("select item_key, pair from marts.fct_reconciliation_items where company_id = :c "
+                       "and is_discrepancy and not is_resolved order by item_key limit 1", {"c": company_id})[0]
+    var = tmp_path / "var"
+    shutil.copytree(world.settings.var_dir, var, ignore=shutil.ignore_patterns("dbt_target", "dbt_logs", "*.log"))
+    copy = Settings(_env_file=None, var_dir=var)
+    with make_sessionmaker(make_engine(copy.database_url))() as db, db.begin():
+        set_actor(db, Actor(user_id, f"user:{user_id} (owner via test)"))
+        reconciliation.record(db, company_id, user_id, pair=item["pair"], item_key=item["item_key"],
+                              action="accepted_difference", note="bank fee, accepted")
+    run_source("ops", copy)
+    from dbt.cli.main import dbtRunner
+
+    for key, value in parse_warehouse_url(copy.warehouse_url).dbt_env().items():
+        monkeypatch.setenv(key, value)
+    run = dbtRunner().invoke(["run", "--select", "stg_ops__reconciliation_resolutions", "fct_reconciliation_items",
+                              "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+                              "--target-path", str(var / "dbt_target"), "--quiet"])
+    assert run.success, run.exception
+    engine = create_engine(parse_warehouse_url(copy.warehouse_url).sqlalchemy_url())
+    with engine.connect() as conn:
+        marts = [f"marts.{t}" for (t,) in conn.execute(text(
+            "select table_name from information_schema.tables where table_schema = 'marts'"))]
+    engine.dispose()
+    published = tmp_path / "published"
+    publish(parse_warehouse_url(copy.warehouse_url), published, marts, run_id="demo-run-2")
+    monkeypatch.setenv("EZ360_PUBLISHED_DIR", str(published))
+    monkeypatch.setenv("EZ360_WAREHOUSE_URL", copy.warehouse_url)
+    core_settings.get_settings.cache_clear()
+    at = open_page("views/reconciliation.py")
+    at.toggle(key="q_open").set_value(False).run()
+    at.multiselect(key="q_pair").select(item["pair"]).run()
+    queue = next(f.value for f in at.dataframe if "Pending" in f.value.columns)
+    row = queue[queue["Item"] == item["item_key"]].iloc[0]
+    assert row["Status"] == "resolved"

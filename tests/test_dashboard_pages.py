@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -124,13 +125,18 @@ def test_a_visitor_without_a_session_is_sent_to_the_web_app_sign_in_with_the_way
     assert not at.metric and not at.dataframe
 
 
-def test_a_signed_out_or_deactivated_user_is_refused_at_once(as_user, dashboards):
+def test_a_signed_out_timed_out_or_deactivated_user_is_refused_at_once(as_user, dashboards):
     token = dashboards.token(dashboards.user("acme:viewer"))
     assert as_user(None, token=token).title[0].value != "Sign in to see the dashboards"
     with make_sessionmaker(make_engine(dashboards.world.url))() as db, db.begin():
-        row = sessions.resolve(db, token, sessions.Timeouts(idle=__import__("datetime").timedelta(hours=1),
-                                                            absolute=__import__("datetime").timedelta(hours=9)))
+        row = sessions.resolve(db, token, sessions.Timeouts(idle=timedelta(hours=1), absolute=timedelta(hours=9)))
         sessions.revoke(db, row, "logout")
+    assert as_user(None, token=token).title[0].value == "Sign in to see the dashboards"
+
+    token = dashboards.token(dashboards.user("acme:viewer"))  # idle past the web app's timeout (30 min)
+    with make_sessionmaker(make_engine(dashboards.world.url))() as db, db.begin():
+        row = sessions.resolve(db, token, sessions.Timeouts(idle=timedelta(hours=1), absolute=timedelta(hours=9)))
+        row.last_seen_at = row.last_seen_at - timedelta(minutes=31)
     assert as_user(None, token=token).title[0].value == "Sign in to see the dashboards"
 
     token = dashboards.token(dashboards.user("globex:viewer"))
@@ -187,6 +193,8 @@ def test_the_overview_tiles_follow_the_period_and_the_comparison(as_user):
     assert (tile(june, "Revenue").value, tile(june, "Revenue").delta) == ("6,000.00 USD", "+1,000.00 USD")
     assert tile(june, "AR").value == "3,000.00 USD"  # a stock: June's own
     assert tile(june, "NRR").value == "106.0 %"
+    assert "(metric `revenue`)" in tile(june, "Revenue").help  # help text read from the dbt metric catalog
+    assert "Formula: 12 x MRR" in tile(june, "ARR").help
     q2 = as_user("acme:viewer", mfa=True, period="2025-Q2")
     # a flow adds up over the quarter (April+May+June = 4+5+6 = 15 x 1,000.00), a stock takes June
     assert tile(q2, "Revenue").value == "15,000.00 USD"
@@ -227,6 +235,9 @@ def test_the_workbench_queue_filters_and_the_candidates_carry_a_flag_per_criteri
     at.multiselect(key="q_pair").unselect("stripe_payout~erp_bank_transaction").run()
     at.text_input(key="q_amount").input("500").run()  # at least 500.00 USD: only the payout (964.65)
     assert list(frame_with(at, "Pending")["Item"]) == ["stripe_payout~erp_bank_transaction:po_1"]
+    at.text_input(key="q_amount").input("lots").run()
+    assert any("Amount filter ignored" in w.value for w in at.warning)
+    assert len(frame_with(at, "Pending")) == 2
     at.text_input(key="q_amount").input("").run()
     at.toggle(key="q_open").set_value(False).run()
     assert len(frame_with(at, "Pending")) == 3  # the matched item too
@@ -366,3 +377,62 @@ def test_the_freshness_badge_names_a_stale_source_a_partial_run_and_a_blocking_g
     partial = badge(now, published_at=now, published_run="r1",
                     latest_run={"run_id": "r3", "status": "partial", "blocked_by": ["source erpnext"]})
     assert partial.reasons == ("the last run r3 was partial: source erpnext",)
+
+
+def test_data_health_and_the_badge_name_a_stale_source_and_the_gate_that_blocked_publishing(
+        as_user, dashboards, monkeypatch, tmp_path):
+    import shutil
+    from datetime import UTC, datetime
+
+    from ez360.core.health import HealthStore
+
+    published = tmp_path / "published"
+    shutil.copytree(dashboards.env["EZ360_PUBLISHED_DIR"], published)
+    monkeypatch.setenv("EZ360_PUBLISHED_DIR", str(published))
+    core_settings.get_settings.cache_clear()
+    store = HealthStore.for_warehouse(dashboards.env["EZ360_WAREHOUSE_URL"], published)
+    now = datetime.now(UTC)
+    store.upsert_run("run-dash-1", status="published", published=True, started_at=now - timedelta(days=2),
+                     finished_at=now - timedelta(days=2), published_at=now - timedelta(minutes=50))
+    store.record_source_load("run-dash-1", "stripe", status="success", finished_at=now - timedelta(days=2),
+                             rows_loaded=120, quarantined=2)
+    store.upsert_run("run-bad", status="gate_failed", started_at=now - timedelta(minutes=10),
+                     finished_at=now - timedelta(minutes=5),
+                     blocked_by=["gate gate_marts__fct_invoices on marts.fct_invoices"])
+    store.record_source_load("run-bad", "ops", status="success", finished_at=now - timedelta(minutes=9),
+                             rows_loaded=10, quarantined=0)
+    store.record_source_load("run-bad", "stripe", status="failed", finished_at=now - timedelta(minutes=9),
+                             error="HTTP 401 from the Stripe API")
+    store.record_gate("run-bad", "gate_marts__fct_invoices", table_name="marts.fct_invoices", layer="mart",
+                      passed=False, evaluated=5, failed_count=1, row_count=100, checked_at=now - timedelta(minutes=6),
+                      failures=[{"expectation": "expect_column_values_to_be_between", "column": "total_minor",
+                                 "unexpected_count": 1, "sample_keys": ["inv-999999"]}])
+    store.close()
+
+    at = as_user("acme:viewer", "views/health.py", mfa=True)
+    badge = next(w.value for w in at.warning if w.value.startswith("Data as of"))
+    assert "gate gate_marts__fct_invoices on marts.fct_invoices" in badge
+    assert "source stripe is stale" in badge and "HTTP 401 from the Stripe API" in badge
+    sources = frame_with(at, "Fresh")
+    assert dict(zip(sources["Source"], sources["Fresh"], strict=True)) == {"ops": "fresh", "stripe": "stale"}
+    runs = frame_with(at, "Blocked by")
+    assert runs.iloc[0]["Run"] == "run-bad" and runs.iloc[0]["Status"] == "gate_failed"
+    shown = texts(at) + "\n".join(e.label for e in at.expander)
+    assert "expect_column_values_to_be_between" in shown and "total_minor" in shown
+    assert "inv-999999" not in shown  # failing sample keys may be another company's: platform admins only
+    assert "inv-999999" in "\n".join(c.value for c in as_user("platform", "views/health.py", mfa=True).caption)
+
+
+@pytest.mark.postgres
+def test_the_pages_read_the_postgresql_warehouse_as_the_company_reader(as_user, monkeypatch, postgres_url, tmp_path):
+    from tests.support.dashboard_marts import build_postgres
+
+    publish(parse_warehouse_url(postgres_url), tmp_path, build_postgres(postgres_url), run_id="run-pg-1")
+    monkeypatch.setenv("EZ360_WAREHOUSE_URL", postgres_url)
+    core_settings.get_settings.cache_clear()
+    overview = as_user("acme:viewer", mfa=True)
+    assert tile(overview, "Revenue").value == "6,000.00 USD"
+    workbench = as_user("acme:finance", "views/reconciliation.py")
+    assert list(frame_with(workbench, "Pending")["Item"]) == ["ops_payment~stripe_charge:p1",
+                                                             "stripe_payout~erp_bank_transaction:po_1"]
+    assert list(frame_with(workbench, "Candidate")["Candidate"]) == ["stripe ch_1", "stripe ch_9"]

@@ -10,7 +10,7 @@ import streamlit as st
 from apps import queries
 from apps.exports import export_buttons
 from apps.session import context
-from apps.tables import empty_state, month_column, percent
+from apps.tables import empty_state, loaded, month_column, percent
 
 
 def _date_column(frame: pd.DataFrame, *names: str) -> str:
@@ -57,12 +57,8 @@ def active_users(ctx, platform: bool) -> None:
 
 def feature_adoption(ctx, platform: bool) -> None:
     st.subheader("Feature adoption")
-    rows = queries.read_or_none("rpt_feature_adoption", _scope(ctx, platform))
+    rows = loaded("rpt_feature_adoption", _scope(ctx, platform), empty="No feature usage yet.")
     if rows is None:
-        empty_state("rpt_feature_adoption")
-        return
-    if rows.empty:
-        st.info("No feature usage yet.")
         return
     mcol = month_column(rows)
     months = set(ctx.period.month_starts())
@@ -113,12 +109,9 @@ def funnel(ctx, platform: bool) -> None:
 
 def cohorts(ctx, platform: bool) -> None:
     st.subheader("Weekly retention cohorts")
-    rows = queries.read_or_none("rpt_retention_cohorts_weekly", _scope(ctx, platform))
+    rows = loaded("rpt_retention_cohorts_weekly", _scope(ctx, platform),
+                  empty="No cohorts yet: they start with the first week of sign-ins.")
     if rows is None:
-        empty_state("rpt_retention_cohorts_weekly")
-        return
-    if rows.empty:
-        st.info("No cohorts yet: they start with the first week of sign-ins.")
         return
     grouped = rows.groupby(["cohort_week", "week_offset"], as_index=False)[["cohort_users", "retained_users"]].sum()
     grouped["retention"] = [r / c if c else 0.0 for r, c in zip(grouped["retained_users"], grouped["cohort_users"],
@@ -134,12 +127,8 @@ def cohorts(ctx, platform: bool) -> None:
 
 def lifecycle(ctx, platform: bool) -> None:
     st.subheader("User lifecycle")
-    rows = queries.read_or_none("rpt_user_lifecycle_weekly", _scope(ctx, platform))
+    rows = loaded("rpt_user_lifecycle_weekly", _scope(ctx, platform), empty="No users yet.")
     if rows is None:
-        empty_state("rpt_user_lifecycle_weekly")
-        return
-    if rows.empty:
-        st.info("No users yet.")
         return
     week = _date_column(rows, "week", "week_start")
     measures = [c for c in ("new_users", "returning_users", "resurrected_users", "dormant_users") if c in rows]

@@ -14,7 +14,7 @@ from apps import queries
 from apps.exports import export_buttons
 from apps.formatting import format_timestamp
 from apps.session import context
-from apps.tables import empty_state
+from apps.tables import loaded
 from ez360.core.settings import get_settings
 
 
@@ -92,12 +92,8 @@ def quarantine(ctx) -> None:
         total = sum(int(r.get("last_quarantined") or 0) for r in health.get("sources") or [])
         st.write(f"{total} records quarantined in the last loads. Platform admins see them by reason.")
         return
-    rows = queries.read_or_none("rpt_quarantine_counts", queries.PLATFORM)
+    rows = loaded("rpt_quarantine_counts", queries.PLATFORM, empty="Nothing quarantined.", done=True)
     if rows is None:
-        empty_state("rpt_quarantine_counts")
-        return
-    if rows.empty:
-        st.success("Nothing quarantined.")
         return
     st.dataframe(rows, hide_index=True, width="stretch")
     export_buttons(rows, "quarantine-counts", key="quarantine")
@@ -108,12 +104,9 @@ def unmapped(ctx) -> None:
     if not ctx.viewer.platform_admin:
         st.caption("Source accounts that map to no EZ360 company are listed for platform admins.")
         return
-    rows = queries.read_or_none("rpt_unmapped_source_companies", queries.PLATFORM)
+    rows = loaded("rpt_unmapped_source_companies", queries.PLATFORM,
+                  empty="Every Stripe account and ERPNext company maps to an EZ360 company.", done=True)
     if rows is None:
-        empty_state("rpt_unmapped_source_companies")
-        return
-    if rows.empty:
-        st.success("Every Stripe account and ERPNext company maps to an EZ360 company.")
         return
     st.warning(f"{len(rows)} source companies map to no EZ360 company: their rows are kept out of every "
                "company's figures. Map them with EZ360_STRIPE_COMPANY_MAP / EZ360_ERPNEXT_COMPANY_MAP.")

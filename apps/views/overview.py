@@ -12,7 +12,7 @@ from apps.exports import export_buttons
 from apps.formatting import format_amount
 from apps.kpis import KPI_TABLE, tiles
 from apps.session import context
-from apps.tables import empty_state, money_column, month_column, originals_note, percent
+from apps.tables import empty_state, loaded, money_column, month_column, originals_note, percent
 
 MRR_STEPS = [("opening_mrr_minor", "Opening"), ("new_mrr_minor", "New"), ("expansion_mrr_minor", "Expansion"),
              ("reactivation_mrr_minor", "Reactivation"), ("contraction_mrr_minor", "Contraction"),
@@ -42,12 +42,9 @@ def kpi_tiles(ctx) -> None:
 
 def mrr_bridge(ctx) -> None:
     st.subheader("MRR bridge")
-    rows = queries.read_or_none("rpt_mrr_by_month", ctx.company_id)
+    rows = loaded("rpt_mrr_by_month", ctx.company_id,
+                  empty="No recurring revenue yet: the bridge appears once a client has a subscription.")
     if rows is None:
-        empty_state("rpt_mrr_by_month")
-        return
-    if rows.empty:
-        st.info("No recurring revenue yet: the bridge appears once a client has a subscription.")
         return
     mcol = month_column(rows)
     months = {pd.Timestamp(m).date() for m in rows[mcol]}
@@ -93,12 +90,8 @@ def mrr_bridge(ctx) -> None:
 
 def ar_aging(ctx) -> None:
     st.subheader("AR aging")
-    rows = queries.read_or_none("rpt_ar_aging", ctx.company_id)
+    rows = loaded("rpt_ar_aging", ctx.company_id, empty="No open receivables.")
     if rows is None:
-        empty_state("rpt_ar_aging")
-        return
-    if rows.empty:
-        st.info("No open receivables.")
         return
     as_of = pd.to_datetime(rows["as_of_date"]).dt.date
     candidates = sorted({d for d in as_of if d <= ctx.period.last_day})
@@ -209,12 +202,8 @@ def revenue_drilldown(ctx) -> None:
 
 def projects(ctx) -> None:
     st.subheader("Projects")
-    rows = queries.read_or_none("rpt_project_profitability", ctx.company_id)
+    rows = loaded("rpt_project_profitability", ctx.company_id, empty="No projects with billed work yet.")
     if rows is None:
-        empty_state("rpt_project_profitability")
-        return
-    if rows.empty:
-        st.info("No projects with billed work yet.")
         return
     label = rows["project_name"].astype(str) if "project_name" in rows else [f"project {int(p)}"
                                                                               for p in rows["project_id"]]

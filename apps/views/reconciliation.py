@@ -5,6 +5,7 @@ pending, and the Stripe payout view (balance transactions by reporting category,
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pandas as pd
 import streamlit as st
@@ -18,14 +19,14 @@ from apps.reconcile import (
     QueueFilter,
     candidate_table,
     filter_queue,
+    parse_amount,
     payout_check,
     pending_overlay,
     queue_table,
     summary,
 )
 from apps.session import context, session_cookie
-from apps.tables import empty_state, money_column
-from ez360.core.money import MoneyError, to_minor
+from apps.tables import empty_state, loaded, money_column
 from ez360.core.settings import get_settings
 
 ITEMS, CANDIDATES = "fct_reconciliation_items", "fct_reconciliation_candidates"
@@ -80,14 +81,13 @@ def queue(ctx) -> pd.DataFrame | None:
                               key="q_age")
         amount_text = c5.text_input("Amount at least (in the item's currency)", value="", key="q_amount")
         open_only = c6.toggle("Open items only", value=True, key="q_open")
-    min_minor = 0
+    minimum = Decimal(0)
     if amount_text.strip():
-        currencies = sorted(items["currency"].dropna().unique())
-        try:  # the threshold in minor units of the queue's (first) currency
-            min_minor = to_minor(amount_text.strip(), str(currencies[0]) if currencies else "USD")
-        except MoneyError as exc:
+        try:
+            minimum = parse_amount(amount_text)
+        except ValueError as exc:
             st.warning(f"Amount filter ignored: {exc}")
-    shown = filter_queue(items, QueueFilter(tuple(pairs), tuple(statuses), tuple(sources), int(age), min_minor,
+    shown = filter_queue(items, QueueFilter(tuple(pairs), tuple(statuses), tuple(sources), int(age), minimum,
                                             open_only), datetime.now(UTC).date())
     with st.container(key="queue"):
         st.caption(f"{len(shown)} of {len(items)} items")
@@ -163,12 +163,9 @@ def actions(ctx, item, cand_ids: list[str]) -> None:
 
 def payouts(ctx) -> None:
     st.subheader("Stripe payouts")
-    rows = queries.read_or_none("fct_stripe_payouts", ctx.company_id, order_by=["arrival_date", "payout_id"])
+    rows = loaded("fct_stripe_payouts", ctx.company_id, order_by=["arrival_date", "payout_id"],
+                  empty="No Stripe payouts for this company.")
     if rows is None:
-        empty_state("fct_stripe_payouts")
-        return
-    if rows.empty:
-        st.info("No Stripe payouts for this company.")
         return
     ids = list(rows["payout_id"].astype(str))
     labels = {str(p): f"{p} · {d} · {format_amount(int(a), str(c))} · {s}" for p, d, a, c, s in
