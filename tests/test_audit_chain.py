@@ -270,7 +270,7 @@ def test_the_head_is_not_locked_while_a_transaction_writes_only_at_commit(db):
 def test_a_chain_written_before_the_audit_key_is_sealed_by_the_migration(tmp_path, monkeypatch):
     from operational_api.db import schema
     url = f"sqlite:///{tmp_path / 'legacy.sqlite3'}"
-    schema.upgrade(url, "0008")
+    schema.upgrade(url, "0009_recon_warehouse")  # every revision but the one that keys the audit chain
     with monkeypatch.context() as legacy:  # what the code before revision 0009 wrote: unkeyed SHA-256 links
         legacy.setattr(audit_trail, "row_hash", lambda prev, row, key=None: audit_trail.legacy_hash(prev, row))
         ids = _seed(url)
