@@ -46,8 +46,8 @@ def holder(published_dir: Path) -> dict | None:
 
 def busy_message(info: dict, what: str = "pipeline run") -> str:
     if what != "pipeline run":
-        return (f"another {what} is running (process {info.get('pid', '?')}, since {info.get('since', '?')}); "
-                "nothing was changed. Stop it first.")
+        return (f"another {what} is running (process {info.get('pid', '?')}, since {info.get('since', '?')}): its "
+                "data and ports are already in use, so nothing was changed. Stop it first.")
     return (f"another pipeline run is in progress (run {info.get('run_id', '?')}, process {info.get('pid', '?')}, "
             f"since {info.get('since', '?')}); it holds the warehouse, so this run was refused. "
             "Wait for it to finish (`ez360 pipeline status`) and run again.")
