@@ -64,6 +64,7 @@ SHARED_WORLDS = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         shared = sorted({SHARED_WORLDS[name] for name in item.fixturenames if name in SHARED_WORLDS})

@@ -176,6 +176,8 @@ def test_every_raw_ops_table_is_a_source_whose_dagster_asset_key_is_the_ingest_a
             "stg_ops__payments": "staging", "rpt_revenue_by_company_month": "marts"}.items() <= layers.items()
     # dbt Labs' layers: stg_<source>__* views in staging, int_* in intermediate, fct_/dim_/rpt_ tables in marts
     for name, schema in layers.items():
+        if name == "metricflow_time_spine":  # the semantic layer's day calendar keeps the name MetricFlow expects
+            continue
         prefix = name.split("_")[0]
         assert schema == {"stg": "staging", "int": "intermediate"}.get(prefix, "marts"), (name, schema)
         assert prefix in ("stg", "int", "fct", "dim", "rpt"), name
