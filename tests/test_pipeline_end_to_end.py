@@ -12,6 +12,7 @@ from collections import defaultdict
 from datetime import date
 
 import pytest
+from dagster import AssetKey, DagsterInstance
 from sqlalchemy import create_engine, text
 
 from apps.data import PublishedData
@@ -134,6 +135,15 @@ def check_the_whole_slice(settings):
     for source in ("ops", "stripe", "erpnext"):
         packages = list((settings.landing_dir / source).glob("*/manifest.json"))
         assert packages, f"nothing archived for {source} in {settings.landing_dir}"
+
+    # each raw table's materialization says what its source's load did: rows, pages, requests, retries, timings
+    with DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        event = instance.get_latest_materialization_event(AssetKey(["raw_stripe", "charges"]))
+        metadata = {key: value.value for key, value in event.asset_materialization.metadata.items()}
+    assert metadata["rows_loaded"] == sum(len(a["charges"]) for a in stripe.values())
+    assert metadata["source_pages"] > 0 and metadata["source_requests"] >= metadata["source_pages"]
+    assert metadata["source_retries"] == 0 and metadata["source_errors"] == {} and not metadata["load_partial"]
+    assert metadata["source_seconds"]["total"] > 0 and metadata["quarantined_by_reason"] == {}
 
     # idempotence: a second run changes nothing
     counts_before = raw_counts(settings, "raw_ops", ["invoices", "payments", "usage_events"])

@@ -51,6 +51,13 @@ def ingest_asset(source: str, tables: list[str] | tuple[str, ...], description: 
                 "rows_loaded": rows,
                 "load_partial": report.partial,
                 "quarantined": sum(report.quarantined.values()),
+                # the whole source's load, the same on each of its tables: what a data engineer compares run to run
+                "quarantined_by_reason": dict(report.quarantined),
+                "source_pages": report.pages,
+                "source_requests": report.requests,
+                "source_retries": report.retries,
+                "source_seconds": {step: round(seconds, 3) for step, seconds in report.timings.items()},
+                "source_errors": dict(report.errors),
             })
 
     return _ingest
