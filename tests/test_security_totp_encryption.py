@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from ez360.cli import app as cli_app
 from operational_api.app import create_app
+from operational_api.db.audit_trail import AuditKeyError
 from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.db.models import User
@@ -85,7 +86,10 @@ def test_production_refuses_to_start_without_an_encryption_key(tmp_path, keys):
         create_app(settings_for(url, environment="production"))
     with pytest.raises(encryption.KeyConfigurationError, match="not a Fernet key"):
         create_app(settings_for(url, environment="production", totp_encryption_keys="not-a-key"))
-    assert create_app(settings_for(url, environment="production", totp_encryption_keys=NEW_KEY))
+    with pytest.raises(AuditKeyError, match="EZ360_AUDIT_KEY"):  # nor without the audit chain's key
+        create_app(settings_for(url, environment="production", totp_encryption_keys=NEW_KEY))
+    assert create_app(settings_for(url, environment="production", totp_encryption_keys=NEW_KEY,
+                                   audit_key="a-long-random-production-audit-key"))
 
 
 def test_the_migration_encrypts_secrets_stored_before_it_and_downgrades_back(empty_ops_db, keys):

@@ -237,7 +237,8 @@ def test_an_event_whose_livemode_does_not_match_the_environment_is_refused(sqlit
     assert response.json()["detail"] == "a live-mode event reached this test-mode deployment"
     assert h.events() == []
     production = app_settings(sqlite_url, environment="production", stripe_webhook_secrets_live=TEST_SECRET,
-                              totp_encryption_keys=Fernet.generate_key().decode())  # production needs its key
+                              totp_encryption_keys=Fernet.generate_key().decode(),  # production needs its keys
+                              audit_key="webhook-test-audit-key-0123456789abcdef")
     assert production.stripe_livemode is True  # auto: live in production, test elsewhere
     body = json.dumps(stripe_event("customer.created", {"id": "c"}, livemode=False)).encode()
     refused = TestClient(create_app(production)).post("/webhooks/stripe", content=body, headers=signed_headers(body))
