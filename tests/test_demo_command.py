@@ -53,7 +53,9 @@ def gross_by_company(settings) -> dict[str, list[str]]:
 def test_demo_serves_api_dashboards_and_dagster_with_revenue_for_every_company(tmp_path, monkeypatch):
     """`bin/demo` started in the background from a non-interactive shell (SIGINT is ignored there unless the
     program installs its own handler), used, refused a second time, then stopped with SIGINT."""
-    env = platform_env(tmp_path / "var", EZ360_STOP_GRACE_SECONDS="60")
+    # the northwind owner is also the platform's admin here: one sign-in sees every company's revenue
+    env = platform_env(tmp_path / "var", EZ360_STOP_GRACE_SECONDS="60",
+                       EZ360_PLATFORM_ADMIN_EMAILS="owner@northwind.example.com")
     for name, value in env.items():
         if name.startswith("EZ360_"):
             monkeypatch.setenv(name, value)
@@ -82,7 +84,12 @@ def test_demo_serves_api_dashboards_and_dagster_with_revenue_for_every_company(t
         expected = gross_by_company(settings)
         with chromium() as browser:
             page = browser.new_page()
-            page.goto(f"{host}:{settings.dashboards_port}/", wait_until="domcontentloaded")
+            page.goto(f"{host}:{settings.dashboards_port}/revenue", wait_until="domcontentloaded")
+            # one sign-on: the dashboards send the visitor to the web app's sign-in, and back once signed in
+            expect(page.get_by_role("heading", name="Sign in to EZ360")).to_be_visible(timeout=60_000)
+            page.get_by_label("Email address").fill("owner@northwind.example.com")
+            page.get_by_label("Password", exact=True).fill(settings.demo_password.get_secret_value())
+            page.get_by_role("button", name="Sign in").click()
             expect(page.get_by_role("heading", name="Revenue by company and month")).to_be_visible(timeout=60_000)
             for company in COMPANIES:
                 section = page.get_by_test_id("stVerticalBlock").filter(

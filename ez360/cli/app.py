@@ -143,7 +143,8 @@ def pipeline_status(runs: int = typer.Option(10, help="How many recent runs to l
 
     store = HealthStore.from_settings(load_settings())
     try:
-        render_status(store, console, runs)
+        # a console made now reads the terminal width (COLUMNS) of this call: the tables fit what shows them
+        render_status(store, Console(soft_wrap=True), runs)
     finally:
         store.close()
 

@@ -113,7 +113,8 @@ class Settings(BaseSettings):
     ingest_max_wait_seconds: float = Field(60.0, ge=0, description="longest single wait, Retry-After included")
 
     # --- accounts security: email, sessions, login throttling (operational_api/security) ---
-    public_base_url: str = Field("http://127.0.0.1:8000", description="base of the links sent by email")
+    public_base_url: str = Field("", description="base of the web app's links (mails, the dashboards' sign-in); "
+                                 "default: this machine's API address, http://EZ360_HOST:EZ360_API_PORT")
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     smtp_username: str = ""
@@ -162,6 +163,7 @@ class Settings(BaseSettings):
         self.published_dir = (self.published_dir or var / "published").resolve()
         self.demo_dir = (self.demo_dir or var / "demo").resolve()
         self.inbox_dir = (self.inbox_dir or var / "inbox").resolve()
+        self.public_base_url = self.public_base_url or f"http://{self.host}:{self.api_port}"
         return self
 
     @model_validator(mode="after")
