@@ -54,18 +54,51 @@ def warehouse_world(request):
     return request.getfixturevalue(f"warehouse_world_{request.param}")
 
 
-# --- Parallel runs (bin/test runs pytest-xdist with `--dist loadgroup`, one worker per core).
+# --- Parallel runs (bin/test runs pytest-xdist, one worker per core; the scheduler below hands out work).
 # A worker builds its own copy of every session fixture it uses, and a module's fixtures on every worker that
-# runs one of its tests. So each module runs whole on one worker, and all modules that read one expensive
-# session world run on the same worker, which builds it once.
-SHARED_WORLDS = {
-    "warehouse_world": "warehouse_world", "warehouse_world_duckdb": "warehouse_world",
-    "warehouse_world_postgres": "warehouse_world",
-}
+# runs one of its tests. So each module runs whole on one worker; the modules that read the session-wide demo
+# warehouse run on one worker, which builds it once; the tests of PER_TEST share nothing (each runs a whole
+# pipeline) and go out one by one. The longest work starts first: the run ends when the last worker does.
+WAREHOUSE_WORLD_MODULES = frozenset({
+    "tests/test_dashboard_demo.py", "tests/test_warehouse_analytics_catalog.py",
+    "tests/test_warehouse_analytics_tieout.py", "tests/test_warehouse_reconciliation.py",
+    "tests/test_warehouse_tieouts.py",
+})
+WAREHOUSE_WORLD_FIXTURES = frozenset({"warehouse_world", "warehouse_world_duckdb", "warehouse_world_postgres"})
+PER_TEST = frozenset({"tests/test_pipeline_end_to_end.py"})
+LONGEST_FIRST = ("tests/test_pipeline_end_to_end.py", "tests/test_demo_command.py", "warehouse_world",
+                 "tests/test_supervision.py", "tests/test_orchestration_failures.py",
+                 "tests/test_orchestration_definitions.py", "tests/test_web_browser.py",
+                 "tests/test_dashboard_browser.py", "tests/test_ingest_")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def work_unit(nodeid: str) -> str:
+    """Which tests must run on the same worker: the scheduler's unit of work."""
+    module = nodeid.split("::", 1)[0]
+    if module in WAREHOUSE_WORLD_MODULES:
+        return "warehouse_world"
+    return nodeid if module in PER_TEST else module
+
+
+def _rank(unit: str) -> int:
+    return next((rank for rank, prefix in enumerate(LONGEST_FIRST) if unit.startswith(prefix)), len(LONGEST_FIRST))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own schedulers
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnits(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return WorkUnits(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        shared = sorted({SHARED_WORLDS[name] for name in item.fixturenames if name in SHARED_WORLDS})
-        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.module.__name__))
+    strays = sorted({item.nodeid.split("::", 1)[0] for item in items
+                     if WAREHOUSE_WORLD_FIXTURES & set(item.fixturenames)} - WAREHOUSE_WORLD_MODULES)
+    if strays:
+        raise pytest.UsageError(f"add {strays} to WAREHOUSE_WORLD_MODULES in tests/conftest.py (they read the "
+                                "shared warehouse world, which one worker builds once)")
+    items.sort(key=lambda item: _rank(work_unit(item.nodeid)))  # stable: a module's tests stay together
