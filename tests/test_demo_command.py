@@ -36,11 +36,13 @@ def _tree_addresses(root: psutil.Process) -> set[str]:
 
 
 def gross_by_company(settings) -> dict[str, list[str]]:
-    """Each company's gross revenue per currency as the dashboard must show it, from the ops DB itself."""
+    """Each company's gross revenue per currency as the dashboard must show it, from the ops DB itself: issued
+    invoices less their credit notes."""
     engine = create_engine(settings.database_url)
     with engine.connect() as conn:
-        rows = conn.execute(text("""select c.slug, i.currency, sum(i.total_minor) from invoices i
-                                    join companies c on c.id = i.company_id
+        rows = conn.execute(text("""select c.slug, i.currency, sum(i.total_minor) - coalesce(sum(
+                                        (select sum(n.total_minor) from credit_notes n where n.invoice_id = i.id)), 0)
+                                    from invoices i join companies c on c.id = i.company_id
                                     where i.status in ('sent', 'partially_paid', 'paid')
                                     group by c.slug, i.currency""")).all()
     engine.dispose()
