@@ -92,6 +92,9 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             return work_unit(nodeid)
 
+    # xdist re-sorts loadscope's units by test count unless told not to (--loadscope-reorder is on by default),
+    # which put the long single-test units (the end-to-end runs, bin/demo) last: keep our longest-first order.
+    config.option.loadscopereorder = False
     return WorkUnits(config, log)
 
 
