@@ -32,6 +32,7 @@ from ez360.core.published import (
     read_status_file,
     snapshot_path,
 )
+from ez360.core.published_access import CHILD_TABLES
 from ez360.core.settings import Settings, get_settings
 from ez360.core.warehouse import PUBLISHED_SCHEMA, parse_warehouse_url
 
@@ -64,11 +65,6 @@ class _AllCompanies:
         return "ALL_COMPANIES"
 
 
-# Published tables without a company_id column that belong to a company through a parent row:
-# {child table: (key column, parent table with company_id)}
-CHILD_TABLES: dict[str, tuple[str, str]] = {
-    "fct_reconciliation_candidates": ("item_key", "fct_reconciliation_items"),
-}
 ALL_COMPANIES = _AllCompanies()  # platform-wide reads (platform admins only); never a default
 _IDENT = __import__("re").compile(r"^[a-z_][a-z0-9_]*$")
 

@@ -7,8 +7,10 @@ tables into a *published snapshot*:
   with `os.replace`, so a reader sees either the old snapshot or the new one, never a half-written file
   (a reader that already holds the old file keeps reading it). `published_dir/status.json` records the
   latest attempt, so a gate failure can be reported without touching the last good snapshot.
-* PostgreSQL: schema `published` in the warehouse database, replaced table by table inside one
-  REPEATABLE READ transaction (all tables come from one consistent view of the warehouse).
+* PostgreSQL: schema `published` in the warehouse database. The new tables are built in a staging schema
+  (from one REPEATABLE READ view of the warehouse), given the readers' grants and row-level-security policies
+  (ez360.core.published_access), then swapped in by renaming the schemas, all in ONE transaction: readers see
+  the old schema or the new one, never a mix and never a table without its policies.
 
 Both keep `published.publish_log(run_id, published_at, status, tables, row_counts, detail)`:
 `status` is "published" or "gate_failed"; `tables` and `row_counts` are JSON text; `detail` is JSON text.
@@ -20,6 +22,7 @@ import fcntl
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +34,7 @@ import duckdb
 import psycopg2
 from psycopg2 import sql
 
+from ez360.core import published_access as access
 from ez360.core.published import (
     LOG_TABLE,
     SNAPSHOT_NAME,
@@ -282,25 +286,38 @@ def _build_duckdb_snapshot(
 
 # --------------------------------------------------------------------------------------------- PostgreSQL
 
+STAGING_SCHEMA = f"{PUBLISHED_SCHEMA}__next"  # the new tables, built and secured before the swap
+RETIRED_SCHEMA = f"{PUBLISHED_SCHEMA}__retired"  # the old schema between the renames and its drop
+# The swap takes ACCESS EXCLUSIVE locks on the old tables. A reader holding one of them (a query in flight, or
+# an open transaction) makes the swap wait; the wait is kept under PostgreSQL's deadlock_timeout (1 s), so when
+# a reader and the swap wait on each other it is always the swap that gives way (rolled back to its savepoint
+# and retried), never the reader that gets a deadlock error. Readers arriving meanwhile wait at most this long.
+SWAP_LOCK_TIMEOUT_MS = 200
+SWAP_PATIENCE_SECONDS = 300.0  # then the publish fails (nothing changed) rather than wait for readers forever
+
 
 @contextmanager
-def _pg_transaction(warehouse: Warehouse) -> Iterator[psycopg2.extensions.cursor]:
-    """One REPEATABLE READ transaction, committed on success and rolled back on any exception.
-
-    Publishers are serialised with a session advisory lock taken BEFORE the transaction starts, so the
-    transaction's snapshot of the warehouse is taken after any earlier publish has committed.
-    """
+def _pg_session(warehouse: Warehouse) -> Iterator[psycopg2.extensions.connection]:
+    """A connection holding the publishers' advisory lock (session level, so taken BEFORE any transaction:
+    a transaction's snapshot of the warehouse is then taken after any earlier publish has committed)."""
     conn = psycopg2.connect(warehouse.postgres_dsn(), connect_timeout=10)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(hashtext('ez360.publish'))")
+        yield conn
+    finally:
+        conn.close()  # also releases the advisory lock
+
+
+@contextmanager
+def _pg_transaction(warehouse: Warehouse) -> Iterator[psycopg2.extensions.cursor]:
+    """One REPEATABLE READ transaction under the publishers' lock, committed on success, else rolled back."""
+    with _pg_session(warehouse) as conn:
         conn.set_session(isolation_level="REPEATABLE READ", autocommit=False)
         with conn:
             with conn.cursor() as cur:
                 yield cur
-    finally:
-        conn.close()  # also releases the advisory lock
 
 
 def _pg_prepare_schema(cur) -> None:
@@ -314,35 +331,76 @@ def _pg_prepare_schema(cur) -> None:
 
 
 def _publish_postgres(warehouse: Warehouse, tables: list[tuple[str, str]], run_id: str) -> PublishResult:
-    published_at = datetime.now(UTC)
+    """Build every table in a staging schema, secure it (grants, RLS), then swap the schemas; all in ONE
+    transaction, so a failure or a kill at any point leaves the published schema as it was and no staging
+    schema behind. The publish log moves into the new schema with the swap."""
     row_counts: dict[str, int] = {}
-    pub = sql.Identifier(PUBLISHED_SCHEMA)
+    staging = sql.Identifier(STAGING_SCHEMA)
+    names = [table for _, table in tables]
     location = f"postgresql://{warehouse.host}:{warehouse.port}/{warehouse.database} (schema {PUBLISHED_SCHEMA})"
     try:
-        with _pg_transaction(warehouse) as cur:
-            _pg_prepare_schema(cur)
-            for schema, table in tables:
-                new = sql.Identifier(f"{table}__new")
-                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(pub, new))
-                cur.execute(
-                    sql.SQL("CREATE TABLE {}.{} AS SELECT * FROM {}.{}").format(
-                        pub, new, sql.Identifier(schema), sql.Identifier(table))
-                )
-                cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(pub, new))
-                row_counts[f"{schema}.{table}"] = cur.fetchone()[0]
-                # No CASCADE: a view built on a published table makes publishing fail loudly, not vanish.
-                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(pub, sql.Identifier(table)))
-                cur.execute(sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(pub, new, sql.Identifier(table)))
-            cur.execute(
-                sql.SQL(
-                    "INSERT INTO {}.{} (run_id, published_at, status, tables, row_counts, detail)"
-                    " VALUES (%s, %s, %s, %s, %s, NULL)"
-                ).format(pub, sql.Identifier(LOG_TABLE)),
-                (run_id, published_at, STATUS_PUBLISHED, json.dumps([f"{s}.{t}" for s, t in tables]),
-                 json.dumps(row_counts)),
-            )
+        with _pg_session(warehouse) as conn:
+            with conn.cursor() as cur:  # autocommit: idempotent, short, and cluster-wide for the roles
+                _pg_prepare_schema(cur)
+                access.prepare_readers(cur, names)
+                if not access.is_secured(cur, LOG_TABLE):  # the log moves with every swap: granted once
+                    access.secure_schema(cur, PUBLISHED_SCHEMA, [LOG_TABLE])
+            conn.set_session(isolation_level="REPEATABLE READ", autocommit=False)
+            with conn, conn.cursor() as cur:
+                cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(staging))
+                cur.execute(sql.SQL("CREATE SCHEMA {}").format(staging))
+                for schema, table in tables:
+                    cur.execute(sql.SQL("CREATE TABLE {}.{} AS SELECT * FROM {}.{}").format(
+                        staging, sql.Identifier(table), sql.Identifier(schema), sql.Identifier(table)))
+                    cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(staging, sql.Identifier(table)))
+                    row_counts[f"{schema}.{table}"] = cur.fetchone()[0]
+                access.secure_schema(cur, STAGING_SCHEMA, names)
+                published_at = _pg_swap(conn, cur, run_id, tables, row_counts, SWAP_PATIENCE_SECONDS)
     except psycopg2.Error as exc:
         raise PublishError(
             f"publish of run {run_id} failed: {_first_line(exc)}. Nothing was changed in {location}."
         ) from exc
     return PublishResult(run_id=run_id, published_at=published_at, row_counts=row_counts, location=location)
+
+
+def _pg_swap(conn, cur, run_id: str, tables: list[tuple[str, str]], row_counts: dict[str, int],
+             patience: float) -> datetime:
+    """Inside the publish transaction: lock the old tables, move the log over, rename the schemas, drop the old
+    one. Retried from a savepoint while readers hold the old tables (see SWAP_LOCK_TIMEOUT_MS)."""
+    pub, staging, retired = (sql.Identifier(s) for s in (PUBLISHED_SCHEMA, STAGING_SCHEMA, RETIRED_SCHEMA))
+    deadline = time.monotonic() + patience
+    pause = 0.05
+    cur.execute("SAVEPOINT swap")
+    while True:
+        try:
+            cur.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT_MS}ms'")
+            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename",
+                        (PUBLISHED_SCHEMA,))
+            old = [sql.SQL("{}.{}").format(pub, sql.Identifier(t)) for (t,) in cur.fetchall()]
+            # all at once, before anything changes: from here no reader can start on an old table
+            cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.SQL(", ").join(old)))
+            published_at = datetime.now(UTC)  # under the locks, so log order is publish order
+            cur.execute(sql.SQL("ALTER TABLE {}.{} SET SCHEMA {}").format(pub, sql.Identifier(LOG_TABLE), staging))
+            cur.execute(
+                sql.SQL("INSERT INTO {}.{} (run_id, published_at, status, tables, row_counts, detail)"
+                        " VALUES (%s, %s, %s, %s, %s, NULL)").format(staging, sql.Identifier(LOG_TABLE)),
+                (run_id, published_at, STATUS_PUBLISHED, json.dumps([f"{s}.{t}" for s, t in tables]),
+                 json.dumps(row_counts)))
+            cur.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(pub, retired))
+            cur.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(staging, pub))
+            # No CASCADE: a view elsewhere built on a published table makes publishing fail loudly, not vanish.
+            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (RETIRED_SCHEMA,))
+            leftovers = [sql.SQL("{}.{}").format(retired, sql.Identifier(t)) for (t,) in cur.fetchall()]
+            if leftovers:
+                cur.execute(sql.SQL("DROP TABLE {}").format(sql.SQL(", ").join(leftovers)))
+            cur.execute(sql.SQL("DROP SCHEMA {}").format(retired))
+            cur.execute("RELEASE SAVEPOINT swap")
+            return published_at
+        except psycopg2.errors.LockNotAvailable:
+            cur.execute("ROLLBACK TO SAVEPOINT swap")  # releases every lock taken since: readers go on
+            if time.monotonic() + pause > deadline:
+                raise PublishError(
+                    f"publish of run {run_id} failed: readers kept the published tables busy for {patience:.0f} s "
+                    "(a long query or an open transaction on them). Nothing was changed.") from None
+            time.sleep(pause)  # give the readers that queued behind the swap their turn, then try again
+            pause = min(pause * 2, 1.0)
