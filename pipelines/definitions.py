@@ -1,12 +1,12 @@
 """The Dagster code location: `dagster-webserver -m pipelines.definitions` and `ez360 pipeline run`.
 
 Built from small modules, each returning its own definitions:
-  pipelines/sources/<source>.py   ingest assets (raw tables) per source, the inbox sensor
+  pipelines/sources/<source>.py   ingest assets (raw tables) per source
   pipelines/warehouse/            dbt models (sources keyed to the ingest assets), the published-mart list
   pipelines/gates/                blocking quality gates from quality/gates.py (raw tables, published marts)
   pipelines/publishing/           the one publish step that swaps every published mart together
   pipelines/monitoring/           run-status sensors -> publish log, alerts, stale-data sensor
-  pipelines/automation/           job, schedules, freshness checks
+  pipelines/automation/           job, schedules, the inbox sensor, freshness checks
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 * `ez360_full_pipeline`: every asset (ingest -> raw gates -> dbt -> mart gates -> publish), in one process
   (DuckDB takes one writer, so the steps go one after another). Ingest is incremental by itself.
 * `hourly_refresh`: that job every hour. `nightly_full_refresh`: the same at 02:30 with dbt `--full-refresh`.
-* the inbox sensor starts it when export files arrive.
+* the inbox sensor (inbox.py) starts it when export files arrive, once per file.
 * freshness checks: one per source (its first raw table) and one on the published snapshot.
 * the publish asset's automation condition (`eager` and `all_deps_blocking_checks_passed`) lets declarative
   automation publish only after every blocking gate of its inputs passed.
@@ -15,9 +15,9 @@ from datetime import timedelta
 
 import dagster as dg
 
+from pipelines.automation.inbox import inbox_sensor
 from pipelines.publishing import PUBLISH_KEY
 from pipelines.sources.common import raw_key
-from pipelines.sources.files import inbox_sensor
 from pipelines.warehouse.dbt import FULL_REFRESH_TAG
 
 FULL_PIPELINE = "ez360_full_pipeline"
