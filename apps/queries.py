@@ -52,12 +52,14 @@ def health() -> dict[str, Any] | None:
         return None
     store = HealthStore.from_settings(get_settings())
     try:
-        return {"runs": store.latest_runs(limit=20), "last_published": store.last_published(),
+        last = store.last_published()
+        return {"runs": store.latest_runs(limit=20), "last_published": last,
+                "published_loads": store.source_loads(last["run_id"]) if last else [],
                 "sources": store.source_status(), "gates": store.gate_results(),
                 "read_at": datetime.now(UTC)}
     except Exception as exc:  # a missing/locked store must not take the pages down: the badge says so
-        return {"error": f"{type(exc).__name__}: {exc}", "runs": [], "last_published": None, "sources": [],
-                "gates": []}
+        return {"error": f"{type(exc).__name__}: {exc}", "runs": [], "last_published": None, "published_loads": [],
+                "sources": [], "gates": []}
     finally:
         store.close()
 

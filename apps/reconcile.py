@@ -77,6 +77,20 @@ def latest_decisions(decisions: list[dict]) -> dict[tuple[str, str], dict]:
     return latest
 
 
+def decisions_published_until(health: dict | None, legacy_published_at: datetime | None) -> datetime | None:
+    """Decisions recorded before this instant are in the published data: when the last published run (health
+    store) began loading the ops DB, else when that run began. The legacy publish status knows only when the
+    snapshot was written, later than the ops load: a decision recorded while the run was loading would count as
+    applied though the data lacks it, so it is the fallback only when the store knows no published run."""
+    last = (health or {}).get("last_published")
+    if not last:
+        return legacy_published_at
+    for load in (health or {}).get("published_loads") or []:
+        if load.get("source") == "ops" and load.get("run_id") == last.get("run_id") and load.get("started_at"):
+            return load["started_at"]
+    return last.get("started_at") or last.get("published_at") or legacy_published_at
+
+
 def pending_overlay(items: pd.DataFrame, decisions: list[dict], since: datetime | None) -> pd.DataFrame:
     """Add `pending`: the decision made after the published run started (shown at once, applied next run)."""
     latest = latest_decisions(decisions)

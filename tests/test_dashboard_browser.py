@@ -1,8 +1,6 @@
-"""The dashboards in a real headless Chromium (Playwright), behind the web app's one sign-on: the staff web app
-(real uvicorn, SQLite ops DB) and `streamlit run apps/dashboard.py` (a real process) on free ports of the same
-host, so the browser sends the web app's session cookie to both, reading a real published DuckDB snapshot.
+"""The dashboards in a real headless Chromium (Playwright), behind the web app's one sign-on (SQLite ops DB),
+reading a real published DuckDB snapshot (tests.support.dashboards_browser starts both servers and Chromium).
 
-Needs Chromium at /usr/bin/chromium (Debian: `apt-get install -y chromium`); `playwright install` is not used.
 Screenshots go to $EZ360_TEST_ARTIFACTS/dashboards (default var/test-artifacts/dashboards).
 """
 
@@ -10,12 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,75 +17,40 @@ import pytest
 
 from ez360.core.settings import Settings
 from ez360.core.warehouse import parse_warehouse_url
-from operational_api.app import create_app
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.services import companies
 from pipelines.publish import publish, record_gate_failure
 from tests.support import dashboard_marts
-from tests.support.browser import chromium
-from tests.support.live_server import serve_app
+from tests.support.dashboards_browser import (
+    ARTIFACTS,
+    PHONE,
+    SignOn,
+    settled,
+    sign_in_on_the_web_app,
+    web_app_and_dashboards,
+)
 from tests.support.platform import free_port
 from tests.support.security_world import _HASH, PASSWORD, build_world
 from tests.test_publish import EXPECTED_GROSS, MART, duckdb_settings, make_duckdb_warehouse
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-TIMEOUT_MS = 30_000
-PHONE = {"width": 390, "height": 844}
-ARTIFACTS = Path(os.environ.get("EZ360_TEST_ARTIFACTS", "var/test-artifacts")) / "dashboards"
 PLATFORM_EMAIL = "root@platform.test"
-
-
-class Dashboard:
-    """`streamlit run apps/dashboard.py` as the CLI launches it, on a free port, with EZ360_* from `env`."""
-
-    def __init__(self, port: int, env_settings: dict[str, str], log_path: Path):
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log_path
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("EZ360_", "STREAMLIT_"))}
-        env.update(env_settings)
-        self._log = open(log_path, "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "apps/dashboard.py", "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-
-    def wait_healthy(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200 and resp.read().strip() == b"ok":
-                        return
-            except OSError:
-                pass
-            time.sleep(0.3)  # polling a server's health endpoint, not waiting for a state in the page
-        pytest.fail(f"streamlit did not answer on {self.url} within {timeout}s:\n{self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self._log.close()
 
 
 @dataclass
 class Stack:
-    web: str
-    dashboards: Dashboard
+    signon: SignOn
     world: object
     settings: Settings
-    browser: object
+
+    @property
+    def web(self) -> str:
+        return self.signon.web
+
+    @property
+    def dashboards(self):
+        return self.signon.dashboards
 
     @property
     def warehouse(self):
@@ -103,17 +61,7 @@ class Stack:
         publish(self.warehouse, self.settings.published_dir, names, run_id=run_id)
 
     def context(self, **kwargs):
-        context = self.browser.new_context(viewport={"width": 1400, "height": 2400}, accept_downloads=True,
-                                           **kwargs)
-        context.set_default_timeout(TIMEOUT_MS)
-        return context
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _patient_expectations():
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=TIMEOUT_MS)  # a loaded machine: wait longer for the same states
+        return self.signon.context(**kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -124,46 +72,17 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     with make_sessionmaker(make_engine(url))() as db, db.begin():
         companies.create_user(db, email=PLATFORM_EMAIL, full_name="Platform Admin", password_hash=_HASH)
     var = duckdb_settings(root / "var")
-    port = free_port()
     settings = Settings(_env_file=None, database_url=url, smtp_port=free_port(), session_cookie_secure=False,
-                        dashboards_public_url=f"http://127.0.0.1:{port}", var_dir=root / "var",
-                        warehouse_url=var.warehouse_url, published_dir=var.published_dir,
+                        var_dir=root / "var", warehouse_url=var.warehouse_url, published_dir=var.published_dir,
                         platform_admin_emails=PLATFORM_EMAIL)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with serve_app(create_app(settings)) as web, chromium() as browser:
-        settings.public_base_url = web
-        env = {"EZ360_ENVIRONMENT": "test", "EZ360_VAR_DIR": str(root / "var"), "EZ360_DATABASE_URL": url,
-               "EZ360_WAREHOUSE_URL": var.warehouse_url, "EZ360_PUBLISHED_DIR": str(var.published_dir),
-               "EZ360_SESSION_COOKIE_SECURE": "false", "EZ360_PUBLIC_BASE_URL": web,
-               "EZ360_DASHBOARDS_PUBLIC_URL": f"http://127.0.0.1:{port}",
-               "EZ360_PLATFORM_ADMIN_EMAILS": PLATFORM_EMAIL, "EZ360_DASHBOARDS_CACHE_SECONDS": "0"}
-        dashboards = Dashboard(port, env, root / "streamlit.log")
-        try:
-            dashboards.wait_healthy()
-            yield Stack(web, dashboards, world, settings, browser)
-        finally:
-            dashboards.stop()
-
-
-def _settled(page) -> None:
-    """Wait until the script run has finished (Streamlit shows its running widget meanwhile)."""
-    from playwright.sync_api import expect
-
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
-    frames = page.get_by_test_id("stDataFrame")
-    for i in range(frames.count()):  # tables are canvas grids: wait for their (accessible) cells
-        if frames.nth(i).is_visible():  # (a collapsed expander's table draws no cells)
-            expect(frames.nth(i).locator('[data-testid^="glide-cell-"]').first).to_be_attached()
+    env = {"EZ360_VAR_DIR": str(root / "var"), "EZ360_DATABASE_URL": url, "EZ360_WAREHOUSE_URL": var.warehouse_url,
+           "EZ360_PUBLISHED_DIR": str(var.published_dir), "EZ360_PLATFORM_ADMIN_EMAILS": PLATFORM_EMAIL}
+    with web_app_and_dashboards(settings, env, root) as signon:
+        yield Stack(signon, world, settings)
 
 
 def _sign_in_on_the_web_app(page, email: str) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.get_by_role("heading", name="Sign in to EZ360")).to_be_visible()
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_on_the_web_app(page, email, PASSWORD)
 
 
 def _only_local(requests: list[str], *bases: str) -> list[str]:
@@ -190,7 +109,7 @@ def test_platform_admin_signs_in_sees_every_company_exactly_and_a_gate_failure_w
         for total in totals:
             expect(section.get_by_test_id("stMetricValue").filter(has_text=total)).to_have_text(total)
     expect(page.get_by_test_id("stAlertContentWarning")).to_have_count(0)
-    _settled(page)
+    settled(page)
     cells = page.get_by_test_id("stDataFrame").locator('[data-testid^="glide-cell-"]')
     for figure in ("12,345.67 USD", "2,345.67 USD", "234,000 JPY", "2.345 KWD", "0.345 KWD"):
         expect(cells.filter(has_text=re.compile(rf"^\s*{re.escape(figure)}\s*$")).first).to_be_attached()
@@ -208,7 +127,7 @@ def test_platform_admin_signs_in_sees_every_company_exactly_and_a_gate_failure_w
     for totals in EXPECTED_GROSS.values():
         for total in totals:
             expect(page.get_by_test_id("stMetricValue").filter(has_text=total)).to_have_count(1)
-    _settled(page)
+    settled(page)
     page.screenshot(path=ARTIFACTS / "revenue_gate_failed.png", full_page=True)
     page.get_by_test_id("stMultiSelect").get_by_role("button", name="Remove Kaizen KK").click()
     expect(page.get_by_role("heading", name="Kaizen KK", exact=True)).to_have_count(0)
@@ -221,7 +140,7 @@ def test_platform_admin_signs_in_sees_every_company_exactly_and_a_gate_failure_w
     page.goto(f"{stack.dashboards.url}/?period=2025-06&company={stack.world.companies['acme']}")
     expect(page.get_by_role("heading", name="Executive overview")).to_be_visible()
     expect(page.get_by_test_id("stMetricValue").filter(has_text="6,000.00 USD")).to_have_count(1)
-    _settled(page)
+    settled(page)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.screenshot(path=ARTIFACTS / "phone_overview.png", full_page=True)
     context.close()
@@ -239,7 +158,7 @@ def test_finance_signs_in_resolves_an_item_exports_the_queue_and_is_refused_afte
     # back on the dashboards, on finance's first page, with the period kept
     expect(page).to_have_url(re.compile(re.escape(stack.dashboards.url) + r"/.*period=2025-06"))
     expect(page.get_by_role("heading", name="Reconciliation")).to_be_visible()
-    _settled(page)
+    settled(page)
     queue = page.locator(".st-key-queue")
     page.screenshot(path=ARTIFACTS / "workbench.png", full_page=True)
 
@@ -255,7 +174,7 @@ def test_finance_signs_in_resolves_an_item_exports_the_queue_and_is_refused_afte
     page.get_by_text("Resolve", exact=True).click()
     page.get_by_label("Note (required: why)").fill("Stripe fee of 0.35 USD")
     page.get_by_role("button", name="Record decision").click()
-    _settled(page)
+    settled(page)
     expect(queue.locator('[data-testid^="glide-cell-"]').filter(has_text="pending: resolved").first).to_be_attached()
 
     # the audit log of the web app shows the decision, by finance
@@ -264,18 +183,8 @@ def test_finance_signs_in_resolves_an_item_exports_the_queue_and_is_refused_afte
     expect(audit.get_by_role("cell", name=re.compile("reconciliation resolution"))).to_have_count(1)
     expect(audit.get_by_role("cell", name=re.compile(r"finance"))).to_have_count(1)
 
-    # the next pipeline run joins it back: the item is resolved, and no longer open
-    tables = dict(dashboard_marts.TABLES)
-    ddl, items = tables["fct_reconciliation_items"]
-    tables["fct_reconciliation_items"] = (ddl, [
-        r[:15] + ("resolved", True, "resolved") if r[0] == "ops_payment~stripe_charge:p1" else r for r in items])
-    stack.publish_marts("run-marts-2", tables)
-    page.reload()
-    _settled(page)
-    page.get_by_text("Open items only", exact=True).click()
-    _settled(page)
-    cells = queue.locator('[data-testid^="glide-cell-"]')
-    expect(cells.filter(has_text=re.compile(r"^\s*resolved\s*$")).first).to_be_attached()
+    # the next pipeline run joins it back: tests/test_pipeline_end_to_end.py resolves an item in this browser and
+    # reloads the workbench after a real run
 
     # every page renders at phone width without an exception element
     for path, heading in (("reconciliation", "Reconciliation"), ("revenue", "Revenue by company and month"),
@@ -284,7 +193,7 @@ def test_finance_signs_in_resolves_an_item_exports_the_queue_and_is_refused_afte
         phone.set_viewport_size(PHONE)
         phone.goto(f"{stack.dashboards.url}/{path}?period=2025-06")
         expect(phone.get_by_role("heading", name=heading)).to_be_visible()
-        _settled(phone)
+        settled(phone)
         expect(phone.get_by_test_id("stException")).to_have_count(0)
         phone.screenshot(path=ARTIFACTS / f"phone_{path}.png", full_page=True)
         phone.close()

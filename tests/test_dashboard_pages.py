@@ -436,3 +436,45 @@ def test_the_pages_read_the_postgresql_warehouse_as_the_company_reader(as_user, 
     assert list(frame_with(workbench, "Pending")["Item"]) == ["ops_payment~stripe_charge:p1",
                                                              "stripe_payout~erp_bank_transaction:po_1"]
     assert list(frame_with(workbench, "Candidate")["Candidate"]) == ["stripe ch_1", "stripe ch_9"]
+
+
+def test_a_decision_recorded_while_the_published_run_was_loading_shows_pending_until_the_next_run(
+        monkeypatch, tmp_path):
+    """The workbench's pending mark reads the health store: the published data holds the decisions recorded
+    before its run loaded the ops DB. The legacy publish status knows only the (later) publish time, so a
+    decision recorded during the run would show neither pending nor resolved."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from apps import queries
+    from apps.reconcile import decisions_published_until, pending_overlay
+    from ez360.core.health import HealthStore
+
+    settings = duckdb_settings(tmp_path / "var")
+    for key, value in {"EZ360_WAREHOUSE_URL": settings.warehouse_url,
+                       "EZ360_PUBLISHED_DIR": str(settings.published_dir)}.items():
+        monkeypatch.setenv(key, value)
+    core_settings.get_settings.cache_clear()
+    t = datetime(2025, 7, 1, 10, tzinfo=UTC)
+    store = HealthStore.for_warehouse(settings.warehouse_url, settings.published_dir)
+    store.upsert_run("run-1", status="published", published=True, started_at=t, published_at=t + timedelta(minutes=20))
+    store.record_source_load("run-1", "ops", status="success", started_at=t + timedelta(minutes=1),
+                             finished_at=t + timedelta(minutes=2))
+    store.record_source_load("run-1", "stripe", status="success", started_at=t + timedelta(minutes=3),
+                             finished_at=t + timedelta(minutes=4))
+    store.close()
+    items = pd.DataFrame({"pair": ["p", "p"], "item_key": ["before-the-load", "during-the-run"]})
+    decisions = [{"id": 1, "pair": "p", "item_key": "before-the-load", "action": "written_off",
+                  "created_at": (t + timedelta(seconds=30)).isoformat()},
+                 {"id": 2, "pair": "p", "item_key": "during-the-run", "action": "accepted_difference",
+                  "created_at": (t + timedelta(minutes=5)).isoformat()}]
+    legacy_published_at = t + timedelta(minutes=20)
+
+    since = decisions_published_until(queries.health(), legacy_published_at)
+    core_settings.get_settings.cache_clear()
+    assert since == t + timedelta(minutes=1)
+    assert list(pending_overlay(items, decisions, since)["pending"]) == ["", "pending: accepted difference"]
+    # no published run in the health store (data published by hand): the publish time is all there is
+    assert decisions_published_until({"last_published": None}, legacy_published_at) == legacy_published_at
+    assert list(pending_overlay(items, decisions, legacy_published_at)["pending"]) == ["", ""]

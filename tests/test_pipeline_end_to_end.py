@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 
 import pytest
@@ -20,7 +25,14 @@ from ez360.cli.app import sandboxes_running
 from ez360.core.health import HealthStore
 from ez360.demo.generate import generate
 from pipelines.run import run_pipeline
-from tests.support.platform import configure
+from tests.support.dashboards_browser import (
+    ARTIFACTS,
+    grid_rows,
+    settled,
+    sign_in_on_the_web_app,
+    web_app_and_dashboards,
+)
+from tests.support.platform import configure, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +60,14 @@ def published_revenue(settings) -> dict[tuple[str, str], int]:
     for row in frame.itertuples():
         totals[(row.company_slug, row.currency)] += int(row.gross_revenue_minor)
     return dict(totals)
+
+
+def ops_counts(settings, tables: list[str]) -> dict[str, int]:
+    engine = create_engine(settings.database_url)
+    with engine.connect() as conn:
+        counts = {t: conn.execute(text(f"select count(*) from {t}")).scalar() for t in tables}
+    engine.dispose()
+    return counts
 
 
 def raw_counts(settings, schema: str, tables: list[str]) -> dict[str, int]:
@@ -148,16 +168,168 @@ def check_the_whole_slice(settings, *, engine_independent_checks: bool = True):
     assert metadata["source_seconds"]["total"] > 0 and metadata["quarantined_by_reason"] == {}
 
     if engine_independent_checks:
-        check_a_second_run_changes_nothing(settings, expected)
+        # finance resolves an item in the browser between the runs; the second run joins the decision back
+        with workbench(settings) as bench:
+            decision = bench.resolve_the_first_open_item()
+            check_a_second_run_changes_nothing(settings, expected)
+            bench.check_it_shows_resolved(decision)
     check_a_failing_gate_keeps_the_published_data(settings, expected, engine_independent_checks)
 
 
 def check_a_second_run_changes_nothing(settings, expected):
-    counts_before = raw_counts(settings, "raw_ops", ["invoices", "payments", "usage_events"])
+    """Nothing is loaded twice: every raw ops table holds exactly the ops DB's rows after the run. Between the
+    runs finance signed in and recorded a decision (new usage events and a resolution, both loaded once), but
+    no invoice or payment changed, so neither do their raw tables nor the published revenue."""
+    tables = ["invoices", "payments", "usage_events", "reconciliation_resolutions"]
+    money_before = raw_counts(settings, "raw_ops", ["invoices", "payments"])
     second = _run(settings)
     assert second.success
-    assert raw_counts(settings, "raw_ops", ["invoices", "payments", "usage_events"]) == counts_before
+    after = raw_counts(settings, "raw_ops", tables)
+    assert after == ops_counts(settings, tables)
+    assert {t: after[t] for t in money_before} == money_before
     assert published_revenue(settings) == expected
+
+
+# --- The reconciliation workbench in a real Chromium, on the web app and the dashboards over this run's data.
+
+@dataclass(frozen=True)
+class Decision:
+    company_id: int
+    pair: str
+    item_key: str
+    status: str  # the item's status before the decision
+    open_before: int  # items in the open-only queue
+    total: int
+    counts_before: dict[str, dict[str, str]]  # the counts table: pair -> status -> count, as shown
+
+
+@dataclass
+class Workbench:
+    settings: object
+    signon: object
+    page: object
+    company_id: int
+
+    def counts(self) -> dict[str, dict[str, str]]:
+        header, *rows = grid_rows(self.page.get_by_test_id("stDataFrame").first)
+        return {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in rows}
+
+    def caption(self):
+        return self.page.locator(".st-key-queue").get_by_test_id("stCaptionContainer")
+
+    def queue_row(self, item_key: str) -> dict[str, str]:
+        header, *rows = grid_rows(self.page.locator(".st-key-queue").get_by_test_id("stDataFrame"))
+        found = [dict(zip(header, row, strict=True)) for row in rows if row[header.index("Item")] == item_key]
+        assert len(found) == 1, (item_key, rows)
+        return found[0]
+
+    def resolve_the_first_open_item(self) -> Decision:
+        """Resolve the queue's first open item (the one the workbench selects) with a reason and a note."""
+        from playwright.sync_api import expect
+
+        items = PublishedData(self.settings).read("fct_reconciliation_items", [self.company_id],
+                                                  order_by=["event_date", "item_key"])
+        open_items = items[~items["effective_status"].isin(["matched", "resolved"])]
+        assert len(open_items) > 1, "the demo company has open reconciliation items"
+        first = open_items.iloc[0]
+        expect(self.caption()).to_have_text(f"{len(open_items)} of {len(items)} items")
+        counts = self.counts()
+        expect(self.page.get_by_role("combobox", name="Item", exact=True)).to_have_value(str(first["item_key"]))
+        self.page.get_by_text("Resolve", exact=True).click()
+        self.page.get_by_role("combobox", name="Reason (for Resolve)").click()
+        self.page.get_by_role("option", name="Accept the difference (fees, rounding, FX)").click()
+        self.page.get_by_label("Note (required: why)").fill("Stripe fee, accepted by the end-to-end test")
+        self.page.get_by_role("button", name="Record decision").click()
+        # shown at once as pending; the item keeps its status until the warehouse joins the decision back
+        expect(self.page.locator(".st-key-queue").locator('[data-testid^="glide-cell-"]')
+               .filter(has_text="pending: accepted difference")).to_have_count(1)
+        settled(self.page)
+        row = self.queue_row(str(first["item_key"]))
+        assert (row["Status"], row["Pending"]) == (first["effective_status"], "pending: accepted difference")
+        self.page.screenshot(path=ARTIFACTS / "e2e_workbench_pending.png", full_page=True)
+        decision = Decision(self.company_id, str(first["pair"]), str(first["item_key"]),
+                            str(first["effective_status"]), len(open_items), len(items), counts)
+        self.check_the_audit_log(decision)
+        return decision
+
+    def check_the_audit_log(self, decision: Decision) -> None:
+        """The web app's audit log shows the decision, by finance; its row holds the reason and the note."""
+        from playwright.sync_api import expect
+
+        audit = self.page.context.new_page()
+        audit.goto(f"{self.signon.web}/app/c/{decision.company_id}/audit?entity_type=reconciliation_resolution")
+        rows = audit.get_by_role("row").filter(has=audit.get_by_role("cell", name=re.compile(
+            r"^reconciliation resolution \d+$")))
+        expect(rows).to_have_count(1)
+        expect(rows.get_by_role("cell", name="create", exact=True)).to_have_count(1)
+        expect(rows.get_by_role("cell", name=re.compile("finance"))).to_have_count(1)
+        audit.screenshot(path=ARTIFACTS / "e2e_audit_log.png", full_page=True)
+        audit.close()
+        engine = create_engine(self.settings.database_url)
+        with engine.connect() as conn:
+            [after] = conn.execute(text("select after from audit_log where company_id = :c and entity_type = "
+                                        "'reconciliation_resolution'"), {"c": decision.company_id}).scalars()
+        engine.dispose()
+        after = after if isinstance(after, dict) else json.loads(after)
+        assert {k: after[k] for k in ("pair", "item_key", "action", "note")} == {
+            "pair": decision.pair, "item_key": decision.item_key, "action": "accepted_difference",
+            "note": "Stripe fee, accepted by the end-to-end test"}
+
+    def check_it_shows_resolved(self, decision: Decision) -> None:
+        """After the run: the item left the open queue, shows resolved and no longer pending, and the counts
+        by status moved it from its old status to resolved."""
+        from playwright.sync_api import expect
+
+        self.page.reload()
+        expect(self.caption()).to_have_text(f"{decision.open_before - 1} of {decision.total} items")
+        settled(self.page)
+        expect(self.page.locator(".st-key-queue").locator('[data-testid^="glide-cell-"]')
+               .filter(has_text=decision.item_key)).to_have_count(0)
+        expected = {pair: dict(row) for pair, row in decision.counts_before.items()}
+        expected[decision.pair][decision.status] = str(int(expected[decision.pair][decision.status]) - 1)
+        expected[decision.pair]["resolved"] = str(int(expected[decision.pair].get("resolved", "0")) + 1)
+        shown = self.counts()
+        assert {pair: {s: n for s, n in row.items() if n != "0"} for pair, row in shown.items()} == \
+            {pair: {s: n for s, n in row.items() if n != "0"} for pair, row in expected.items()}
+        self.page.get_by_text("Open items only", exact=True).click()
+        settled(self.page)
+        expect(self.caption()).to_have_text(f"{decision.total} of {decision.total} items")
+        self.page.get_by_test_id("stMultiSelect").filter(has_text="Status").click()
+        self.page.get_by_role("option", name="resolved", exact=True).click()
+        self.page.keyboard.press("Escape")
+        settled(self.page)
+        row = self.queue_row(decision.item_key)
+        assert (row["Status"], row["Pending"]) == ("resolved", "")
+        self.page.screenshot(path=ARTIFACTS / "e2e_workbench_resolved.png", full_page=True)
+
+
+@contextmanager
+def workbench(settings) -> Iterator[Workbench]:
+    """The web app and the dashboards on this run's ops DB and published data; a demo company's finance user
+    signed in through the web app and on the reconciliation workbench."""
+    from playwright.sync_api import expect
+
+    engine = create_engine(settings.database_url)
+    with engine.connect() as conn:
+        [(email, company_id)] = conn.execute(text(
+            "select u.email, m.company_id from users u join memberships m on m.user_id = u.id "
+            "where m.role = 'finance' and u.email like 'finance@aurora.%'")).all()
+    engine.dispose()
+    web_settings = settings.model_copy(update={"session_cookie_secure": False, "smtp_port": free_port(),
+                                               "environment": "test"})
+    env = {k: v for k, v in os.environ.items() if k.startswith("EZ360_")}
+    with web_app_and_dashboards(web_settings, env, settings.var_dir) as signon:
+        context = signon.context()
+        page = context.new_page()
+        page.goto(f"{signon.dashboards.url}/")
+        sign_in_on_the_web_app(page, email, settings.demo_password.get_secret_value())
+        expect(page).to_have_url(re.compile(re.escape(signon.dashboards.url) + "/"))  # finance's first page
+        expect(page.get_by_role("heading", name="Reconciliation")).to_be_visible()
+        settled(page)
+        try:
+            yield Workbench(settings, signon, page, int(company_id))
+        finally:
+            context.close()
 
 
 def check_a_failing_gate_keeps_the_published_data(settings, expected, and_a_stop_before_dbt: bool):

@@ -18,6 +18,7 @@ from apps.reconcile import (
     REASONS,
     QueueFilter,
     candidate_table,
+    decisions_published_until,
     filter_queue,
     parse_amount,
     payout_check,
@@ -68,8 +69,8 @@ def queue(ctx) -> pd.DataFrame | None:
     decisions, problem = _decisions(ctx)
     if problem:
         st.warning(problem)
-    status = queries.current_status()
-    items = pending_overlay(items, decisions, status.last_published_at)
+    since = decisions_published_until(queries.current_health(), queries.current_status().last_published_at)
+    items = pending_overlay(items, decisions, since)
     with st.container(border=True):
         c1, c2, c3 = st.columns(3)
         pairs = c1.multiselect("Pair", sorted(items["pair"].unique()), key="q_pair")
