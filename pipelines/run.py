@@ -32,6 +32,8 @@ class PipelineOutcome:
     status: str = ""
     blocked_by: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    rebuilt_models: list[str] = field(default_factory=list)  # dbt models this run built
+    unchanged_models: list[str] = field(default_factory=list)  # left as they were (incremental run)
 
     @property
     def published(self) -> bool:
@@ -147,7 +149,25 @@ def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bo
             result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet, tags=tags,
                                             asset_selection=selection_for(defs, select))
         outcome = finish_run(instance, result.run_id, resource)
-        materialized = sorted({e.asset_key.to_user_string() for e in result.get_asset_materialization_events()})
+        events = result.get_asset_materialization_events()
+        materialized = sorted({e.asset_key.to_user_string() for e in events})
     failed_checks = outcome.failed_checks
+    rebuilt, unchanged = dbt_rebuilds(defs, events)
     return PipelineOutcome(result.success and not failed_checks, result.run_id, materialized, failed_checks,
-                           outcome.failed_steps, outcome.status, outcome.blocked_by, outcome.stage_seconds)
+                           outcome.failed_steps, outcome.status, outcome.blocked_by, outcome.stage_seconds,
+                           rebuilt, unchanged)
+
+
+def dbt_rebuilds(defs: dg.Definitions, events: list) -> tuple[list[str], list[str]]:
+    """The dbt models a run rebuilt, and those its incremental build left unchanged."""
+    from pipelines.warehouse.dbt import REBUILT
+
+    graph = defs.resolve_asset_graph()
+    rebuilt, unchanged = set(), set()
+    for event in events:
+        if graph.get(event.asset_key).group_name != "warehouse":
+            continue
+        metadata = event.step_materialization_data.materialization.metadata
+        kept = REBUILT in metadata and metadata[REBUILT].value is False
+        (unchanged if kept else rebuilt).add(event.asset_key.to_user_string())
+    return sorted(rebuilt), sorted(unchanged)

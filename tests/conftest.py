@@ -67,6 +67,7 @@ WAREHOUSE_WORLD_MODULES = frozenset({
 WAREHOUSE_WORLD_FIXTURES = frozenset({"warehouse_world", "warehouse_world_duckdb", "warehouse_world_postgres"})
 PER_TEST = frozenset({"tests/test_pipeline_end_to_end.py"})
 LONGEST_FIRST = ("tests/test_pipeline_end_to_end.py", "tests/test_demo_command.py", "warehouse_world",
+                 "tests/test_orchestration_incremental.py",
                  "tests/test_supervision.py", "tests/test_orchestration_failures.py",
                  "tests/test_orchestration_definitions.py", "tests/test_web_browser.py",
                  "tests/test_dashboard_browser.py", "tests/test_ingest_")

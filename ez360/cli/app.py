@@ -113,6 +113,10 @@ def run_pipeline_with_progress(settings: Settings, select: str | None = None, fu
     for key in outcome.materialized:
         groups[key.split("/")[0]] = groups.get(key.split("/")[0], 0) + 1
     console.print("materialized " + ", ".join(f"{group} ({count})" for group, count in groups.items()))
+    if outcome.rebuilt_models or outcome.unchanged_models:
+        total = len(outcome.rebuilt_models) + len(outcome.unchanged_models)
+        console.print(f"dbt: rebuilt {len(outcome.rebuilt_models)} of {total} models"
+                      + (" (the rest unchanged since the last build)" if outcome.unchanged_models else ""))
     console.print("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in sorted(outcome.stage_seconds.items())))
     if outcome.blocked_by:
         console.print(f"[yellow]not published, last good data kept:[/yellow] {'; '.join(outcome.blocked_by)}")
