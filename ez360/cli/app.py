@@ -153,10 +153,10 @@ def pipeline_status(runs: int = typer.Option(10, help="How many recent runs to l
         store.close()
 
 
-def _serve(sup, names: list[str], host: str | None, port: int | None) -> None:
+def _serve(sup, names: list[str], host: str | None, port: int | None, workers: int | None = None) -> None:
     from ez360.cli import processes
 
-    table = processes.services(sup.settings, host, port)
+    table = processes.services(sup.settings, host, port, workers)
     for name in names:
         try:
             with console.status(f"starting {name}"):
@@ -214,6 +214,8 @@ KEEP_GOING = typer.Option(False, "--keep-going", help="Keep the other servers up
 def serve(what: str = typer.Argument(..., help=f"One of: {', '.join(SERVE_TARGETS)}"),
           host: str = typer.Option(None, help="Interface to bind (default EZ360_HOST, 127.0.0.1)"),
           port: int = typer.Option(None, help="Port (single service only; default from EZ360_*_PORT)"),
+          workers: int = typer.Option(None, min=1, help="API server processes (default: one per core on "
+                                                        "PostgreSQL, one on SQLite)"),
           keep_going: bool = KEEP_GOING) -> None:
     """Serve the API, the dashboards, the Dagster UI, the sandboxes, or all of them.
 
@@ -228,7 +230,7 @@ def serve(what: str = typer.Argument(..., help=f"One of: {', '.join(SERVE_TARGET
 
     prepare_dagster_home(settings)
     with _supervised(settings, keep_going) as sup:
-        _serve(sup, _targets(what), host, port)
+        _serve(sup, _targets(what), host, port, workers)
         console.print("Press Ctrl-C to stop.")
         sup.wait()
 

@@ -53,8 +53,20 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def services(settings: Settings, host: str | None = None, port: int | None = None) -> dict[str, Service]:
+def api_workers(settings: Settings, requested: int | None = None) -> int:
+    """Processes serving the API: as asked, else one per core on PostgreSQL (a Python process uses one core at
+    a time) and one on the embedded SQLite database (a single writer: more processes only queue on its lock)."""
+    if requested:
+        return requested
+    if settings.database_url.startswith("sqlite"):
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def services(settings: Settings, host: str | None = None, port: int | None = None,
+             workers: int | None = None) -> dict[str, Service]:
     host = host or settings.host
+    workers = api_workers(settings, workers)
     py = sys.executable
     demo = settings.demo_dir
 
@@ -74,6 +86,7 @@ def services(settings: Settings, host: str | None = None, port: int | None = Non
             "api", "operational API (staff records, health, OpenAPI at /openapi.json)",
             [py, "-m", "uvicorn", "operational_api.app:create_app", "--factory", "--host", host,
              "--port", str(pick(settings.api_port)), "--no-access-log",
+             *(["--workers", str(workers)] if workers > 1 else []),
              # X-Forwarded-For only from EZ360_TRUSTED_PROXIES (uvicorn would believe 127.0.0.1 by default)
              *(["--forwarded-allow-ips", settings.trusted_proxies] if settings.trusted_proxy_list
                else ["--no-proxy-headers"])], host, pick(settings.api_port),

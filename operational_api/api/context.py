@@ -11,18 +11,18 @@ state change must also carry the session's CSRF token (`operational_api.security
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Path, Request
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from operational_api.db import audit_trail, locking
-from operational_api.db.models import Membership, User
-from operational_api.db.security_models import UserSession
+from operational_api.db.models import Company, Membership, User
+from operational_api.db.security_models import CompanySecurityPolicy, UserSecurity, UserSession
 from operational_api.permissions import allowed
 from operational_api.security import csrf, sessions, totp
 from operational_api.security.tokens import effective_role, resolve_token
@@ -52,7 +52,7 @@ class Principal:
 Authenticator = Callable[[Request, Session], Identity | None]
 
 
-def get_db(request: Request) -> Iterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """One session per request, committed when the route function returns and BEFORE the response is sent.
 
     FastAPI runs the exit code of a request-scoped dependency with `yield` after the response went out, so a
@@ -62,6 +62,9 @@ def get_db(request: Request) -> Iterator[Session]:
     trigger, a serialization failure, a lost connection) rolls back and answers an RFC 9457 problem document
     (`operational_api.db.locking.commit_failure`): nothing is stored and no success is claimed. Whatever is
     still open after the response (nothing, on the normal path) is rolled back, never committed.
+
+    An async generator (issue 8): opening a session does no I/O, so only the closing step goes to a worker thread,
+    where a sync dependency costs a thread hop on the way in and another on the way out.
     """
     session: Session = request.app.state.sessionmaker()
     audit_keys = getattr(request.app.state, "audit_keys", None)
@@ -74,12 +77,18 @@ def get_db(request: Request) -> Iterator[Session]:
     try:
         yield session
         if function_stack is None:  # not called through a FastAPI route (no function scope): commit here
-            commit_or_problem(session)
-    except BaseException:
+            await run_in_threadpool(commit_or_problem, session)
+    finally:  # never commits after the response: what is still open is rolled back (I/O: in a worker thread)
+        if session.in_transaction():
+            await run_in_threadpool(_end, session)
+        else:
+            session.close()  # committed: no connection held, nothing to send
+
+
+def _end(session: Session) -> None:
+    try:
         session.rollback()
-        raise
     finally:
-        session.rollback()  # a no-op after the commit; never commits after the response
         session.close()
 
 
@@ -167,29 +176,41 @@ def company_principal(company_id: int = Path(..., ge=1), identity: Identity = De
     not_found = HTTPException(404, f"company {company_id} not found")
     if identity.token_company_id is not None and identity.token_company_id != company_id:
         raise not_found
-    membership = db.scalar(select(Membership).where(Membership.company_id == company_id,
-                                                    Membership.user_id == identity.user_id))
-    if membership is None:
+    found = db.execute(_membership_query(company_id, identity.user_id)).first()
+    if found is None:
         raise not_found
+    member_role, enrolled, policy_roles, company = found
+    sessions.keep_loaded(db, company)  # the request's Ctx.company: no second read
     user = db.get(User, identity.user_id)
     if user.email_verified_at is None:
         raise HTTPException(403, "verify your email address first (POST /api/v1/account/verification-email "
                                  "sends the link again)")
-    role = effective_role(identity.token_role, membership.role)  # a token never outranks its member
+    role = effective_role(identity.token_role, member_role)  # a token never outranks its member
     if identity.via == "session":
-        enrolled = totp.enabled(db, user.id)
-        if (enrolled or membership.role in totp.required_roles(db, company_id)) and not identity.mfa:
+        required = totp.ALWAYS_2FA | frozenset(policy_roles or ())  # as totp.required_roles
+        if (enrolled or member_role in required) and not identity.mfa:
             if not enrolled:
-                raise HTTPException(403, f"two-factor authentication is required for your role ({membership.role})"
+                raise HTTPException(403, f"two-factor authentication is required for your role ({member_role})"
                                          " in this company: enrol at POST /api/v1/account/2fa/setup")
             raise HTTPException(403, "this session has not passed the second factor: sign in again")
     return Principal(identity.user_id, company_id, role, identity.via, identity.session_id)
 
 
+def _membership_query(company_id: int, user_id: int):
+    """The member's role, whether they enrolled in 2FA (as `totp.enabled`), the company's 2FA roles and the company
+    itself: one round trip where four reads were."""
+    enrolled = and_(UserSecurity.totp_enabled_at.is_not(None), UserSecurity.totp_secret.is_not(None))
+    return (select(Membership.role, func.coalesce(enrolled, False), CompanySecurityPolicy.two_factor_roles, Company)
+            .select_from(Membership).join(Company, Company.id == Membership.company_id)
+            .outerjoin(UserSecurity, UserSecurity.user_id == Membership.user_id)
+            .outerjoin(CompanySecurityPolicy, CompanySecurityPolicy.company_id == Membership.company_id)
+            .where(Membership.company_id == company_id, Membership.user_id == user_id))
+
+
 def require(permission: str) -> Callable[..., Principal]:
     allowed("owner", permission)  # fails at import time for a permission missing from the matrix
 
-    def dependency(principal: Principal = Depends(company_principal)) -> Principal:
+    async def dependency(principal: Principal = Depends(company_principal)) -> Principal:  # no I/O: no thread
         if not allowed(principal.role, permission):
             raise HTTPException(403, f"your role ({principal.role}) may not {permission.replace(':', ' ')}")
         return principal

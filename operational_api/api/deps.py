@@ -52,7 +52,9 @@ class Ctx:
 def company_ctx(permission: str) -> Callable[..., Ctx]:
     guard = require(permission)
 
-    def dependency(request: Request, principal: Principal = Depends(guard), db: Session = Depends(get_db)) -> Ctx:
+    async def dependency(request: Request, principal: Principal = Depends(guard),
+                         db: Session = Depends(get_db)) -> Ctx:
+        # async: no worker-thread hop; the company is in the session already (read with the membership)
         request_id = getattr(request.state, "request_id", None)
         set_actor(db, Actor(principal.user_id, f"user:{principal.user_id} ({principal.role} via {principal.via})",
                             request_id))
@@ -62,7 +64,7 @@ def company_ctx(permission: str) -> Callable[..., Ctx]:
     return dependency
 
 
-def company_id_in_range(company_id: int = Path(...)) -> None:
+async def company_id_in_range(company_id: int = Path(...)) -> None:
     """Runs before authentication: an id beyond the database's integer range cannot name a company."""
     if company_id > MAX_ID:
         raise HTTPException(404, f"company {company_id} not found")

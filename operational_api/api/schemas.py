@@ -118,8 +118,16 @@ def to_minor(amount: Decimal, currency: str, loc: tuple, *, allow_zero: bool = F
         raise field_error(loc, exc.detail) from None
 
 
+_EXPONENTS: dict[str, int] = {}
+
+
 def money(minor: int, currency: str) -> Decimal:
-    return from_minor(minor, currency)
+    """`from_minor` for the answers' hot path (a 50-invoice page converts ~600 amounts): an integer scaled by a
+    power of ten is already exact at the currency's decimals, so the quantize step is left out."""
+    exp = _EXPONENTS.get(currency)
+    if exp is None:
+        exp = _EXPONENTS[currency] = from_minor(0, currency).as_tuple().exponent * -1  # unknown currency: raises
+    return Decimal(minor).scaleb(-exp)
 
 
 class Page(BaseModel, Generic[T]):

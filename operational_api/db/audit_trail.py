@@ -404,10 +404,15 @@ def seal(session: Session, batches: list[tuple[Actor, list]]) -> None:
                 row["prev_hash"], row["hash"] = prev, row_hash(prev, row, key)
                 prev = row["hash"]
                 rows.append(row)
-        conn.execute(insert(audit), rows)
-        if head:
-            conn.execute(update(heads).where(heads.c.company_id == company_id).values(last_seq=seq, last_hash=prev))
+        move = update(heads).where(heads.c.company_id == company_id).values(last_seq=seq, last_hash=prev)
+        if head and conn.dialect.name == "postgresql":
+            # the rows and the head's move in one statement: one round trip fewer while the head is locked
+            conn.execute(move.add_cte(insert(audit).values(rows).cte("sealed")))
+        elif head:
+            conn.execute(insert(audit), rows)
+            conn.execute(move)
         else:
+            conn.execute(insert(audit), rows)
             conn.execute(insert(heads).values(company_id=company_id, last_seq=seq, last_hash=prev))
 
 

@@ -67,17 +67,27 @@ def resolve(db: Session, token: str | None, timeouts: Timeouts, *, allow_pending
     if not token:
         return None
     now = now or utcnow()
-    row = db.scalar(select(UserSession).where(UserSession.token_hash == digest(token)))
-    if row is None or row.revoked_at is not None:
+    found = db.execute(select(UserSession, User).join(User, User.id == UserSession.user_id)
+                       .where(UserSession.token_hash == digest(token))).first()  # one round trip for both
+    if found is None:
+        return None
+    row, user = found
+    if row.revoked_at is not None:
         return None
     if row.mfa_pending and (not allow_pending or now - _aware(row.created_at) > PENDING_TTL):
         return None
     if now - _aware(row.last_seen_at) > timeouts.idle or now - _aware(row.started_at) > timeouts.absolute:
         return None  # dead by the clock; nothing to write
-    user = db.get(User, row.user_id)
-    if user is None or not user.is_active:
+    if not user.is_active:
         return None
+    keep_loaded(db, user)
     return row
+
+
+def keep_loaded(db: Session, *rows) -> None:
+    """Hold rows for the session's lifetime: its identity map keeps objects only while something refers to them,
+    so a user loaded here would be fetched again by every later `db.get(User, ...)` of the same request."""
+    db.info.setdefault("ez360_loaded", []).extend(rows)
 
 
 def touch(db: Session, row: UserSession, now: datetime | None = None) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from ez360.core.money import format_money
@@ -82,9 +82,26 @@ def period_of(day: date) -> str:
     return f"{day:%Y-%m}"
 
 
+OPEN_PERIODS = "ez360_open_periods"  # session.info: (company, period) found open in this transaction
+
+
 def period_is_closed(session: Session, company_id: int, day: date) -> bool:
-    return session.scalar(select(ClosedPeriod.id).where(ClosedPeriod.company_id == company_id,
-                                                        ClosedPeriod.period == period_of(day))) is not None
+    """Whether the day's period is closed. A period found open is remembered until the transaction (or savepoint)
+    ends: a payment asks for the payment and for its entry; closing the period forgets it."""
+    key = (company_id, period_of(day))
+    known_open = session.info.setdefault(OPEN_PERIODS, set())
+    if key in known_open:
+        return False
+    closed = session.scalar(select(ClosedPeriod.id).where(ClosedPeriod.company_id == company_id,
+                                                          ClosedPeriod.period == key[1])) is not None
+    if not closed:
+        known_open.add(key)
+    return closed
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_open_periods(session: Session, _transaction) -> None:
+    session.info.pop(OPEN_PERIODS, None)  # any end, a savepoint's too (its rollback may bring a closed period back)
 
 
 def _check_legs(session: Session, company: Company, legs: list[Leg]) -> dict[str, int]:
@@ -201,7 +218,12 @@ def post_entry(
     _check_balanced(legs, currency)
     _check_open(session, company, entry_date)
     entry = draft_entry(session, company, entry_date, memo, currency, legs, source_type, source_id)
-    return post(session, company, entry)
+    # `post` would lock the draft and its lines and read them back: rows this transaction just inserted, which no
+    # other transaction can see, holding exactly the legs checked above. The draft -> posted update stays (the
+    # audit trail shows the entry created as a draft, then posted; the database checks the balance on it).
+    entry.status, entry.posted_at = "posted", utcnow()
+    session.flush()
+    return entry
 
 
 @retrying
@@ -239,6 +261,7 @@ def close_period(session: Session, company: Company, period: str, user_id: int |
     row = ClosedPeriod(company_id=company.id, period=period, closed_by_id=user_id)
     session.add(row)
     session.flush()
+    session.info.get(OPEN_PERIODS, set()).discard((company.id, period))
     return row
 
 
