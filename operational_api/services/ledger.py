@@ -112,7 +112,7 @@ def _check_legs(session: Session, company: Company, legs: list[Leg]) -> dict[str
         validation.amount_minor(leg.credit_minor, f"lines[{i}].credit", allow_zero=True)
         if (leg.debit_minor == 0) == (leg.credit_minor == 0):
             raise ValidationFailed(f"lines[{i}]: a line is either a debit or a credit, and not zero")
-    accounts = {a.code: a.id for a in session.scalars(select(Account).where(Account.company_id == company.id))}
+    accounts = dict(session.execute(select(Account.code, Account.id).where(Account.company_id == company.id)).all())
     for i, leg in enumerate(legs):
         if leg.account_code not in accounts:
             raise ValidationFailed(f"lines[{i}]: unknown account {leg.account_code} in company {company.slug}")

@@ -112,11 +112,15 @@ def _lock_invoices(session: Session, allocations: list[Allocation]) -> list[Allo
     return [Allocation(locked.get(a.invoice.id, a.invoice), a.amount_minor) for a in allocations]
 
 
+NEW_ALLOCATIONS = "ez360_new_allocations"  # session.info: payment id -> the allocations this session added
+
+
 def _apply(session: Session, company: Company, payment: Payment, per_invoice: dict) -> None:
-    for invoice, amount in per_invoice.values():
-        session.add(PaymentAllocation(company_id=company.id, payment_id=payment.id, invoice_id=invoice.id,
-                                      amount_minor=amount))
+    added = [PaymentAllocation(company_id=company.id, payment_id=payment.id, invoice_id=invoice.id,
+                               amount_minor=amount) for invoice, amount in per_invoice.values()]
+    session.add_all(added)
     session.flush()  # the allocation rows first: the database checks an invoice's paid amount against them
+    session.info.setdefault(NEW_ALLOCATIONS, {}).setdefault(payment.id, []).extend(added)
     for invoice, amount in per_invoice.values():
         invoice.amount_paid_minor += amount
         settle_status(invoice)
