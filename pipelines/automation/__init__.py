@@ -2,7 +2,8 @@
 
 * `ez360_full_pipeline`: every asset (ingest -> raw gates -> dbt -> mart gates -> publish), in one process
   (DuckDB takes one writer, so the steps go one after another). Ingest is incremental by itself.
-* `hourly_refresh`: that job every hour. `nightly_full_refresh`: the same at 02:30 with dbt `--full-refresh`.
+* `hourly_refresh`: that job every hour; dbt rebuilds only what changed (pipelines/warehouse/incremental.py).
+  `nightly_full_refresh`: the same at 02:30 with dbt `--full-refresh`, rebuilding everything.
 * the inbox sensor (inbox.py) starts it when export files arrive, once per file.
 * freshness checks: one per source (its first raw table) and one on the published snapshot.
 * the publish asset's automation condition (`eager` and `all_deps_blocking_checks_passed`) lets declarative

@@ -81,7 +81,7 @@ def introspecting(manifest: Mapping[str, Any]) -> set[str]:
     """Models that read the warehouse through dbt's graph or adapter instead of ref/source (row counts per raw
     table and load, quarantine counts): dbt cannot say what they depend on, so every run rebuilds them."""
     return {uid for uid, node in buildable(manifest).items()
-            if node["resource_type"] == "model" and not node["depends_on"]["nodes"]
+            if node["resource_type"] == "model" and not node.get("depends_on", {}).get("nodes")
             and any(marker in node.get("raw_code", "") for marker in INTROSPECTION)}
 
 
