@@ -50,7 +50,8 @@ def kill_cli_run_during_dbt(settings, timeout: float = 600) -> str:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + timeout
     try:
-        while not (settings.dagster_home / "dagster.yaml").exists() and worker.poll() is None:
+        # opened only once the CLI has created the instance's storage, so the two never race to create it
+        while not (settings.dagster_home / "history" / "runs.db").exists() and worker.poll() is None:
             time.sleep(0.1)  # poll interval while the CLI prepares its instance
         with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
             while time.monotonic() < deadline and worker.poll() is None:
