@@ -355,7 +355,7 @@ def _publish_postgres(warehouse: Warehouse, tables: list[tuple[str, str]], run_i
                     cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(staging, sql.Identifier(table)))
                     row_counts[f"{schema}.{table}"] = cur.fetchone()[0]
                 access.secure_schema(cur, STAGING_SCHEMA, names)
-                published_at = _pg_swap(conn, cur, run_id, tables, row_counts, SWAP_PATIENCE_SECONDS)
+                published_at = _pg_swap(cur, run_id, tables, row_counts, SWAP_PATIENCE_SECONDS)
     except psycopg2.Error as exc:
         raise PublishError(
             f"publish of run {run_id} failed: {_first_line(exc)}. Nothing was changed in {location}."
@@ -363,7 +363,7 @@ def _publish_postgres(warehouse: Warehouse, tables: list[tuple[str, str]], run_i
     return PublishResult(run_id=run_id, published_at=published_at, row_counts=row_counts, location=location)
 
 
-def _pg_swap(conn, cur, run_id: str, tables: list[tuple[str, str]], row_counts: dict[str, int],
+def _pg_swap(cur, run_id: str, tables: list[tuple[str, str]], row_counts: dict[str, int],
              patience: float) -> datetime:
     """Inside the publish transaction: lock the old tables, move the log over, rename the schemas, drop the old
     one. Retried from a savepoint while readers hold the old tables (see SWAP_LOCK_TIMEOUT_MS)."""

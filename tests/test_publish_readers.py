@@ -177,3 +177,56 @@ def test_a_swap_that_readers_keep_waiting_too_long_fails_and_changes_nothing(pg_
             assert cur.fetchall() == [("run-0",)]
     finally:
         holder.close()
+
+
+# Runs inside a reader's statement, after the statement has locked the tables it names: waits (up to 30 s) until
+# a publisher is in its swap, so the statement is certainly in flight while the swap wants those tables.
+WAIT_FOR_SWAP = """
+create function public.wait_for_swap() returns boolean language plpgsql as $$
+begin
+  for i in 1..3000 loop
+    perform pg_stat_clear_snapshot();  -- pg_stat_activity is otherwise read once per transaction
+    if exists (select 1 from pg_stat_activity where datname = current_database()
+               and (query like 'LOCK TABLE%' or query = 'ROLLBACK TO SAVEPOINT swap')) then return true; end if;
+    perform pg_sleep(0.01);
+  end loop;
+  return false;
+end $$"""
+
+
+@pytest.mark.postgres
+def test_a_statement_in_flight_during_the_swap_finishes_on_the_old_tables(pg_warehouse):
+    warehouse, published_dir = pg_warehouse
+    dsn = warehouse.postgres_dsn()
+    with cursor(warehouse) as cur:
+        cur.execute(WAIT_FOR_SWAP)
+    answers, errors = [], []
+
+    def long_read():  # names resolved and locked when planned: it must finish on the tables it started on
+        conn = psycopg2.connect(dsn)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute("select distinct l.run, r.run, s.seen from published.fct_left l, published.rpt_right r, "
+                            "(select public.wait_for_swap() as seen) s")
+                answers.extend(cur.fetchall())
+        except Exception as exc:  # noqa: BLE001 - every error is the finding
+            errors.append(repr(exc))
+        finally:
+            conn.close()
+
+    reader = threading.Thread(target=long_read)
+    reader.start()
+    try:
+        with cursor(warehouse) as cur:
+            while reader.is_alive():  # the statement is planned once it holds its lock on the old tables
+                cur.execute("select count(*) from pg_locks where relation = 'published.rpt_right'::regclass "
+                            "and granted and mode = 'AccessShareLock'")
+                if cur.fetchone()[0]:
+                    break
+                time.sleep(0.005)  # poll interval while the reader starts
+        result = publish(warehouse, published_dir, TABLES, "run-1")
+    finally:
+        reader.join(timeout=60)
+    assert errors == [] and answers == [("run-0", "run-0", True)]  # old run, whole, and the swap did meet it
+    assert result.run_id == "run-1"

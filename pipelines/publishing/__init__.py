@@ -2,7 +2,8 @@
 
 It depends on every published mart and on every gated raw table, so a failed source or any failed blocking
 gate (raw or mart) skips it, and the published data stays byte-identical. The swap itself is in
-pipelines/publish.py (DuckDB: a new snapshot file renamed over the old; PostgreSQL: one transaction).
+pipelines/publish.py (DuckDB: a new snapshot file renamed over the old; PostgreSQL: a schema swap in one
+transaction, the readers' row-level-security policies applied before it).
 """
 
 

@@ -1,0 +1,69 @@
+"""A pipeline run killed in the middle, as a crash or an operator's kill -9 would leave it.
+
+`kill_cli_run_during_dbt(settings)` starts `ez360 pipeline run` in its own process group and SIGKILLs the group
+(the CLI and the dbt it runs) once dbt has reported its first model to the Dagster instance: the warehouse is
+half rebuilt and nothing is published. `published_rows(settings)` is what the dashboards would read, comparable
+across two worlds seeded alike.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.events import DagsterEventType
+
+from ez360.core.published import open_snapshot, snapshot_path
+
+# Columns that say WHEN something ran, not what: they differ between any two worlds, however seeded.
+VOLATILE = {"rpt_raw_table_counts": {"load_id", "loaded_at"},  # the load's id and time
+            "dim_companies": {"created_at"}}  # when the demo seeded the company into the ops DB
+
+
+def published_rows(settings) -> dict[str, list[str]]:
+    """Every published table's rows (sorted), less the publish log and the VOLATILE columns."""
+    con = open_snapshot(snapshot_path(settings.published_dir))
+    try:
+        tables = [t for (t,) in con.execute("select table_name from information_schema.tables where table_schema ="
+                                            " 'published' and table_name <> 'publish_log' order by 1").fetchall()]
+        rows = {}
+        for table in tables:
+            columns = [c for (c,) in con.execute(
+                "select column_name from information_schema.columns where table_schema = 'published' and "
+                "table_name = ? order by ordinal_position", [table]).fetchall() if c not in VOLATILE.get(table, ())]
+            select = f"select {', '.join(columns)} from published.{table}"
+            rows[table] = sorted(map(str, con.execute(select).fetchall()))
+        return rows
+    finally:
+        con.close()
+
+
+def kill_cli_run_during_dbt(settings, timeout: float = 600) -> str:
+    """Run `ez360 pipeline run` (environment: the caller's EZ360_* settings) and kill it once dbt has built a
+    model; returns the killed run's id. The sandboxes must already run (the CLI's own would die with it)."""
+    worker = subprocess.Popen([str(Path(sys.executable).parent / "ez360"), "pipeline", "run"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        # opened only once the CLI has created the instance's storage, so the two never race to create it
+        while not (settings.dagster_home / "history" / "runs.db").exists() and worker.poll() is None:
+            time.sleep(0.1)  # poll interval while the CLI prepares its instance
+        with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+            while time.monotonic() < deadline and worker.poll() is None:
+                runs = instance.get_runs(filters=dg.RunsFilter(tags={"ez360/trigger": "cli"}), limit=1)
+                if runs and any(not r.event_log_entry.dagster_event.asset_key.path[0].startswith("raw_")
+                                for r in instance.get_records_for_run(
+                                    runs[0].run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION,
+                                    limit=1000).records):
+                    return runs[0].run_id
+                time.sleep(0.2)  # poll interval while waiting for dbt's first model
+        raise AssertionError(f"the run never reached dbt (the CLI exited with {worker.poll()})")
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)  # the group: the CLI and its dbt child
+        worker.wait(timeout=30)
