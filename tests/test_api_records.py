@@ -3,6 +3,8 @@ restore; cursor pages, filters and sorting; money validation; plan limits; probl
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.support.integrity import build_api_world
@@ -190,3 +192,23 @@ def test_onboarding_progress_and_usage_events_follow_what_the_company_does(api):
     steps = {e["properties"]["step"] for e in events if e["event_name"] == "onboarding_step_completed"}
     assert steps == {"add_client", "add_project", "invite_teammate"}
     assert api.call("GET", "/usage-events", "staff").status_code == 403
+
+
+def test_a_listed_invoice_reads_exactly_as_the_invoice_itself(api):
+    """The list page is written straight to JSON (issue 8); every field must read as the invoice's own answer,
+    which goes through the response model: amounts at the currency's scale, times in UTC with Z, dates, nulls."""
+    kwd = _client(api, "Gulf Trading", currency="KWD")
+    made = []
+    for lines in ([{"description": "Design", "quantity": "2.5", "unit_price": "120.125", "tax_rate_percent": "5"}],
+                  [{"description": "Build", "quantity": "1", "unit_price": "900", "discount_percent": "12.5"},
+                   {"description": "Support", "quantity": "0.75", "unit_price": "80"}]):
+        answer = api.call("POST", "/invoices", json={"client_id": kwd["id"], "due_date": "2026-01-31", "lines": lines})
+        assert answer.status_code == 201, answer.text
+        made.append(answer.json()["id"])
+    assert api.call("POST", f"/invoices/{made[0]}/send", json={"issue_date": "2026-01-02"}).status_code == 200
+    listed = api.call("GET", "/invoices", params={"limit": 50}).json()["items"]
+    assert sorted(i["id"] for i in listed) == sorted(made)
+    for item in listed:
+        assert item == api.call("GET", f"/invoices/{item['id']}").json()
+    sent = next(i for i in listed if i["id"] == made[0])
+    assert sent["sent_at"].endswith("Z") and re.fullmatch(r"\d+\.\d{3}", sent["total"])

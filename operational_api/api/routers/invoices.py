@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from operational_api.api import pages
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
+from operational_api.api.fast_json import json_page, utc
 from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
 from operational_api.api.routers.auth import send_soon
 from operational_api.api.routers.clients import DELETED_QUERY, Deleted, filter_deleted
@@ -128,9 +129,9 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
-def invoice_out(inv, lines, today: date) -> dict:
+def invoice_out(inv, lines, today: date, at=lambda t: t) -> dict:
     """An invoice and its lines as the API shows them; FastAPI validates the dict against `InvoiceOut` and
-    writes the JSON in one pass."""
+    writes the JSON in one pass (a list page writes it with `fast_json`, `at` then puts the times in UTC)."""
     cur = inv.currency
     overdue = invoicing.is_overdue(inv, today)
     return {
@@ -140,8 +141,8 @@ def invoice_out(inv, lines, today: date) -> dict:
         "total": money(inv.total_minor, cur), "amount_paid": money(inv.amount_paid_minor, cur),
         "credited": money(inv.credited_minor, cur), "amount_due": money(invoicing.amount_due(inv), cur),
         "is_overdue": overdue, "days_overdue": (today - inv.due_date).days if overdue else 0, "notes": inv.notes,
-        "sent_at": inv.sent_at, "created_at": inv.created_at, "updated_at": inv.updated_at,
-        "created_by_id": inv.created_by_id, "updated_by_id": inv.updated_by_id, "deleted_at": inv.deleted_at,
+        "sent_at": at(inv.sent_at), "created_at": at(inv.created_at), "updated_at": at(inv.updated_at),
+        "created_by_id": inv.created_by_id, "updated_by_id": inv.updated_by_id, "deleted_at": at(inv.deleted_at),
         "lines": [{"position": ln.position, "description": ln.description, "quantity": ln.quantity,
                    "unit_price": money(ln.unit_price_minor, cur), "discount_percent": ln.discount_percent,
                    "tax_rate_percent": ln.tax_rate_percent, "net": money(ln.net_minor, cur),
@@ -192,7 +193,8 @@ def list_invoices(ctx: Ctx = Depends(company_ctx("invoices:read")), limit: Limit
     )
     rows, nxt = paginate(ctx.db, stmt, Invoice, sort=sort, cursor=cursor, limit=limit)
     lines = pages.invoice_lines(ctx.db, ctx.company.id, [r.id for r in rows])
-    return {"items": [invoice_out(r, lines.get(r.id, ()), today) for r in rows], "next_cursor": nxt}
+    return json_page({"items": [invoice_out(r, lines.get(r.id, ()), today, utc) for r in rows],
+                      "next_cursor": nxt})
 
 
 @router.post("", response_model=InvoiceOut, status_code=201, summary="Create a draft invoice (totals computed "
