@@ -190,13 +190,14 @@ def test_a_killed_cli_run_is_recorded_as_failed_by_the_next_run(failed_scheduled
     hung.bind(("127.0.0.1", 0))
     hung.listen(8)
     monkeypatch.setenv("EZ360_STRIPE_API_BASE", f"http://127.0.0.1:{hung.getsockname()[1]}")
+    prepare_dagster_home(settings)
+    instance = dg.DagsterInstance.get()  # its storage created before the worker's: two at once can fail
     worker = subprocess.Popen([sys.executable, "-c", "from ez360.core.settings import Settings\n"
                                "from pipelines.run import run_pipeline\n"
                                "run_pipeline(Settings(), select='stripe')"],
                               cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        prepare_dagster_home(settings)
-        with dg.DagsterInstance.get() as instance:
+        with instance:
             deadline = time.monotonic() + 120
             started = []
             while not started and time.monotonic() < deadline and worker.poll() is None:

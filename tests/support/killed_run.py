@@ -19,6 +19,7 @@ import dagster as dg
 from dagster._core.events import DagsterEventType
 
 from ez360.core.published import open_snapshot, snapshot_path
+from pipelines.run import prepare_dagster_home
 
 # Columns that say WHEN something ran, not what: they differ between any two worlds, however seeded.
 VOLATILE = {"rpt_raw_table_counts": {"load_id", "loaded_at"},  # the load's id and time
@@ -46,14 +47,15 @@ def published_rows(settings) -> dict[str, list[str]]:
 def kill_cli_run_during_dbt(settings, timeout: float = 600) -> str:
     """Run `ez360 pipeline run` (environment: the caller's EZ360_* settings) and kill it once dbt has built a
     model; returns the killed run's id. The sandboxes must already run (the CLI's own would die with it)."""
-    worker = subprocess.Popen([str(Path(sys.executable).parent / "ez360"), "pipeline", "run"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + timeout
-    try:
-        # opened only once the CLI has created the instance's storage, so the two never race to create it
-        while not (settings.dagster_home / "history" / "runs.db").exists() and worker.poll() is None:
-            time.sleep(0.1)  # poll interval while the CLI prepares its instance
-        with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+    prepare_dagster_home(settings)
+    (settings.var_dir / "logs").mkdir(parents=True, exist_ok=True)
+    log = open(settings.var_dir / "logs" / "killed-cli.log", "w")  # noqa: SIM115 - closed in the finally below
+    # the instance's storage is created here, before the CLI starts: two processes creating it at once can fail
+    with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        worker = subprocess.Popen([str(Path(sys.executable).parent / "ez360"), "pipeline", "run"],
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        try:
             while time.monotonic() < deadline and worker.poll() is None:
                 runs = instance.get_runs(filters=dg.RunsFilter(tags={"ez360/trigger": "cli"}), limit=1)
                 if runs and any(not r.event_log_entry.dagster_event.asset_key.path[0].startswith("raw_")
@@ -62,8 +64,10 @@ def kill_cli_run_during_dbt(settings, timeout: float = 600) -> str:
                                     limit=1000).records):
                     return runs[0].run_id
                 time.sleep(0.2)  # poll interval while waiting for dbt's first model
-        raise AssertionError(f"the run never reached dbt (the CLI exited with {worker.poll()})")
-    finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGKILL)  # the group: the CLI and its dbt child
-        worker.wait(timeout=30)
+            output = (settings.var_dir / "logs" / "killed-cli.log").read_text()[-3000:]
+            raise AssertionError(f"the run never reached dbt (the CLI exited with {worker.poll()}):\n{output}")
+        finally:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)  # the group: the CLI and its dbt child
+            worker.wait(timeout=30)
+            log.close()
