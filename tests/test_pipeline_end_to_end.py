@@ -300,6 +300,8 @@ class Workbench:
         self.page.get_by_test_id("stMultiSelect").filter(has_text="Status").click()
         self.page.get_by_role("option", name="resolved", exact=True).click()
         self.page.keyboard.press("Escape")
+        resolved = sum(int(row.get("resolved", "0")) for row in expected.values())
+        expect(self.caption()).to_have_text(f"{resolved} of {decision.total} items")  # the filter's rerun is done
         settled(self.page)
         row = self.queue_row(decision.item_key)
         assert (row["Status"], row["Pending"]) == ("resolved", "")
