@@ -30,7 +30,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         publishing.definitions(published),
         monitoring.definitions(sources.SOURCES),
         automation.definitions(FIRST_TABLE, settings.source_stale_after_minutes,
-                               settings.published_stale_after_minutes),
+                               settings.published_stale_after_minutes, published),
         dg.Definitions(resources={"ez360": Ez360Resource.from_settings(settings)}),
     )
 

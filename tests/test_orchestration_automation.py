@@ -9,12 +9,13 @@ import time
 import dagster as dg
 import pytest
 
-from pipelines.automation import FULL_PIPELINE
+from pipelines.automation import FULL_PIPELINE, published_keys
 from pipelines.automation.inbox import INBOX_SENSOR
 from pipelines.definitions import FIRST_TABLE, build_definitions
 from pipelines.publishing import PUBLISH_KEY
 from pipelines.resources import Ez360Resource
 from pipelines.sources.common import raw_key
+from pipelines.warehouse import published_marts
 from tests.support.platform import configure
 
 STATEMENT = "line_id,account,booked_on,amount,currency,description\nL-1,main,2025-01-02,10.00,USD,fee\n"
@@ -65,26 +66,28 @@ def _freshness(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict[dg.As
     return {e.asset_key: e for e in result.get_asset_check_evaluations()}
 
 
-def test_freshness_checks_per_source_and_on_the_published_data_fail_when_stale(platform):
+def test_freshness_checks_per_source_on_the_published_data_and_per_published_mart_fail_when_stale(platform):
     settings, defs, _resource = platform
     instance = dg.DagsterInstance.ephemeral()
-    stale = {raw_key("stripe", FIRST_TABLE["stripe"]), PUBLISH_KEY}
+    marts = published_keys(published_marts())
+    stale_mart = next(k for k in marts if k.path[-1] == "fct_invoices")
+    stale = {raw_key("stripe", FIRST_TABLE["stripe"]), PUBLISH_KEY, stale_mart}
     hours_ago = (max(settings.source_stale_after_minutes, settings.published_stale_after_minutes) + 60) / 60
-    for source, table in FIRST_TABLE.items():
-        key = raw_key(source, table)
+    for key in [*(raw_key(source, table) for source, table in FIRST_TABLE.items()), PUBLISH_KEY, *marts]:
         metadata = ({"dagster/last_updated_timestamp": dg.MetadataValue.timestamp(time.time() - hours_ago * 3600)}
                     if key in stale else {})
         instance.report_runless_asset_event(dg.AssetMaterialization(key, metadata=metadata))
-    instance.report_runless_asset_event(dg.AssetMaterialization(PUBLISH_KEY, metadata={
-        "dagster/last_updated_timestamp": dg.MetadataValue.timestamp(time.time() - hours_ago * 3600)}))
 
     results = _freshness(defs, instance)
 
-    assert set(results) == {raw_key(s, t) for s, t in FIRST_TABLE.items()} | {PUBLISH_KEY}  # one per source
+    # one per source, one on the snapshot, one per published mart
+    assert set(results) == {raw_key(s, t) for s, t in FIRST_TABLE.items()} | {PUBLISH_KEY} | set(marts)
+    assert len(marts) > 10
     for key, evaluation in results.items():
         assert evaluation.passed == (key not in stale), (key, evaluation.description)
     stale_by = f"overdue for an update. The last update was {hours_ago:.0f} hours ago"
     assert stale_by in results[PUBLISH_KEY].description
+    assert stale_by in results[stale_mart].description
     assert stale_by in results[raw_key("stripe", "charges")].description
     assert "currently fresh" in results[raw_key("ops", "companies")].description
 
