@@ -16,7 +16,6 @@ import shutil
 import sys
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from pipelines.resources import Ez360Resource
 from pipelines.sources.common import INGEST_POOL
-from pipelines.warehouse.fingerprints import fingerprints, missing_relations
+from pipelines.warehouse.fingerprints import current_date, fingerprints, missing_relations
 from pipelines.warehouse.incremental import Plan, buildable, full_build_reason, incremental_plan, source_tables
 from pipelines.warehouse.state import BuildRecord, DbtState, code_digest
 
@@ -140,7 +139,7 @@ def build_warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource, ez36
         finish(invocation, state)
         return
     last = state.last_build()
-    today = datetime.now(UTC).date().isoformat()
+    today = current_date(warehouse)
     prints = fingerprints(warehouse, sorted(set(source_tables(manifest).values())))
     digest = code_digest(DBT_DIR)
     missing = missing_relations(warehouse, _relations(state.manifest_path)) if last else []
@@ -150,9 +149,13 @@ def build_warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource, ez36
         plan = Plan(full=True, reason=reason, build=frozenset(buildable(manifest)))
     else:
         modified: set[str] = set()
-        if digest != last.code_digest:
-            modified, base_manifest = modified_nodes(dbt, state)
-        plan = incremental_plan(manifest, last, prints, modified)
+        try:
+            if digest != last.code_digest:
+                modified, base_manifest = modified_nodes(dbt, state)
+            plan = incremental_plan(manifest, last, prints, modified)
+        except Exception as exc:  # e.g. a manifest an older dbt wrote: in doubt, build everything
+            context.log.warning(f"dbt: cannot compare with the last build ({exc}); building everything")
+            plan = Plan(full=True, reason="comparison with the last build failed", build=frozenset(buildable(manifest)))
     context.log.info(f"dbt: {'full build' if plan.full else 'incremental build'} ({plan.reason}): "
                      f"{len(plan.build)} of {len(buildable(manifest))} models rebuilt"
                      + (f"; changed raw tables: {', '.join(plan.changed_tables)}" if plan.changed_tables else ""))

@@ -59,6 +59,16 @@ def _columns(conn, tables: list[str]) -> list:
         {f"s{i}": s for i, s in enumerate(schemas)}).all()
 
 
+def current_date(warehouse: Warehouse) -> str:
+    """The warehouse's own `current_date` (its time zone), the date the "as of today" marts are built with."""
+    engine = create_engine(warehouse.sqlalchemy_url(), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(text("select current_date")).scalar())
+    finally:
+        engine.dispose()
+
+
 def missing_relations(warehouse: Warehouse, relations: list[str]) -> list[str]:
     """The "schema.name" tables/views of `relations` that the warehouse does not have (it was rebuilt?)."""
     engine = create_engine(warehouse.sqlalchemy_url(), poolclass=NullPool)

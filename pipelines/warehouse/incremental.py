@@ -4,7 +4,8 @@
   * the models that read the raw layer by introspection, which dbt's graph cannot follow (every run);
   * when the dbt code changed: dbt's own `state:modified+` against the last build's manifest;
   * everything, when in doubt: `--full-refresh` (the nightly run), no previous build on this warehouse, a new
-    day (AR aging and the reconciliation are judged "as of today"), or a relation of the last build missing.
+    day in the warehouse (AR aging and the reconciliation are judged "as of today"), a relation of the last
+    build missing, or a comparison that fails.
 
 Everything not rebuilt is unchanged in the warehouse, so the marts - and what the publish step copies - are
 the same as a full build's on the same data (tests/test_orchestration_incremental.py compares them).
@@ -71,7 +72,7 @@ def full_build_reason(last: BuildRecord | None, full_refresh: bool, today: str, 
     if last is None:
         return "no previous build on this warehouse"
     if last.built_on != today:
-        return f"a new day since the last build ({last.built_on}): date-dependent marts change"
+        return f"a new day since the last build on {last.built_on}: the marts judged as of today change"
     if missing:
         return f"{len(missing)} relation(s) of the last build missing, e.g. {missing[0]}"
     return None

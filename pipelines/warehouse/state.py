@@ -31,7 +31,7 @@ NOT_CODE = ("target", "logs", "dbt_packages")
 @dataclass
 class BuildRecord:
     run_id: str
-    built_on: str  # the UTC day: date-dependent marts (AR aging, reconciliation as of today) change with it
+    built_on: str  # the warehouse's current_date: the marts judged as of today (AR aging, reconciliation) change
     code_digest: str
     fingerprints: dict[str, str] = field(default_factory=dict)  # "schema.table" -> fingerprint
 
