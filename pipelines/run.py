@@ -6,6 +6,7 @@ The run is recorded in the publish log by the same `finish_run` the daemon's run
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import uuid
@@ -77,6 +78,23 @@ def selection_for(defs: dg.Definitions, select: str | None) -> list[dg.AssetKey]
     return keys
 
 
+UNRUN_CHECKS_LOGGER = "dagster._core.execution.plan.active"
+
+
+class _UnrunChecks(logging.Filter):
+    """An incremental run leaves the dbt tests of unchanged models unrun, by design; Dagster warns once per such
+    blocking check ("emitted no result"): hundreds of lines that say nothing on the terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "emitted no result" not in record.getMessage()
+
+
+def _quiet_unrun_checks() -> None:
+    log = logging.getLogger(UNRUN_CHECKS_LOGGER)
+    if not any(isinstance(f, _UnrunChecks) for f in log.filters):
+        log.addFilter(_UnrunChecks())
+
+
 class _Progress:
     """Reports each step as it starts and ends, read from the instance's event log while the run executes."""
 
@@ -135,6 +153,7 @@ def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bo
 
     defs = build_definitions(settings)
     resource = Ez360Resource.from_settings(settings)
+    _quiet_unrun_checks()
     tags = {"ez360/trigger": "cli", "ez360/cli_token": uuid.uuid4().hex}
     if full_refresh:
         from pipelines.warehouse.dbt import FULL_REFRESH_TAG

@@ -9,6 +9,7 @@ of the same warehouse.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from dagster import DagsterInstance
+from dagster._core.events import DagsterEventType
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -29,7 +32,7 @@ from ez360.core.warehouse import parse_warehouse_url
 from ez360.demo.generate import generate
 from operational_api.db.models import Client, Company
 from operational_api.services import payments
-from pipelines.run import run_pipeline
+from pipelines.run import UNRUN_CHECKS_LOGGER, run_pipeline
 from pipelines.warehouse.dbt import DBT_DIR, dbt_resource, invoke, published_marts
 from pipelines.warehouse.state import DbtState
 from tests.support.integrity import session_scope
@@ -37,6 +40,12 @@ from tests.support.platform import configure
 
 pytestmark = pytest.mark.slow
 NEW_PAYMENT_MINOR = 4242_00
+DAGSTER_WARNINGS: list[str] = []  # what Dagster's step scheduler logged during the runs, after our filter
+
+
+class _Collect(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        DAGSTER_WARNINGS.append(record.getMessage())
 
 
 def add_a_payment(settings) -> None:
@@ -82,6 +91,8 @@ def runs(tmp_path_factory):
     settings = configure(mp, base / "var")
     generate(settings, 42, 1)
     seconds = {}
+    collect = _Collect()
+    logging.getLogger(UNRUN_CHECKS_LOGGER).addHandler(collect)
     with sandboxes_running(settings):
         started = time.monotonic()
         full = run_pipeline(settings)
@@ -98,6 +109,7 @@ def runs(tmp_path_factory):
     print("\nwall seconds per run:", {k: round(v, 1) for k, v in seconds.items()},
           "\nstages:", json.dumps({"full": full.stage_seconds, "no change": same.stage_seconds,
                                    "one new payment": one.stage_seconds}))
+    logging.getLogger(UNRUN_CHECKS_LOGGER).removeHandler(collect)
     yield settings, base, full, same, one, after_full, after_same
     mp.undo()
 
@@ -118,6 +130,17 @@ def test_a_run_with_no_new_data_rebuilds_nothing_and_publishes_the_same_tables(r
     assert {t: rows for t, rows in after_same.items() if t != "marts.rpt_raw_table_counts"} == \
         {t: rows for t, rows in after_full.items() if t != "marts.rpt_raw_table_counts"}
     assert same.stage_seconds["dbt"] < full.stage_seconds["dbt"] / 3
+
+
+def test_an_unchanged_models_dbt_tests_are_not_rerun_nor_warned_about(runs):
+    settings, _base, _full, same, _one, _after_full, _after_same = runs
+    with DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        evaluated = {e.event_log_entry.dagster_event.event_specific_data.asset_key.to_user_string()
+                     for e in instance.get_records_for_run(
+                         same.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION, limit=5000).records}
+    assert "marts/rpt_raw_table_counts" in evaluated  # rebuilt: its dbt tests ran
+    assert "staging/stg_ops__payments" not in evaluated and "staging/stg_stripe__payouts" not in evaluated
+    assert [m for m in DAGSTER_WARNINGS if "emitted no result" in m] == []  # not hundreds of terminal lines
 
 
 def test_one_new_payment_rebuilds_a_strict_subset_and_publishes_what_a_full_build_gives(runs):
