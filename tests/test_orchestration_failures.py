@@ -4,13 +4,12 @@ HTTP server); stale data alerts once; a second run while one holds the warehouse
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
@@ -30,41 +29,12 @@ from pipelines.resources import Ez360Resource
 from pipelines.run import prepare_dagster_home, run_pipeline
 from tests.support.platform import configure, free_port
 from tests.support.security_world import smtp_server
+from tests.support.webhook import Webhook
 from tests.test_security_sentry import Envelopes
 from tests.test_security_sentry import _events as sentry_events
 
 ALERTS_TO = "data-team@example.test"
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-class Webhook:
-    """A Slack-compatible incoming webhook on 127.0.0.1: records each JSON body posted to it."""
-
-    def __init__(self):
-        self.posts: list[dict] = []
-        received = self.posts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/alerts"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Webhook:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")

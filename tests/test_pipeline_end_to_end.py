@@ -35,8 +35,11 @@ from tests.support.dashboards_browser import (
 )
 from tests.support.killed_run import kill_cli_run_during_dbt, published_rows
 from tests.support.platform import configure, free_port
+from tests.support.security_world import smtp_server
+from tests.support.webhook import Webhook
 
 pytestmark = pytest.mark.slow
+ALERTS_TO = "data-team@example.test"
 
 
 def expected_revenue(settings) -> dict[tuple[str, str], int]:
@@ -136,9 +139,10 @@ def _run(settings):
         return run_pipeline(settings)
 
 
-def check_the_whole_slice(settings, *, engine_independent_checks: bool = True):
+def check_the_whole_slice(settings, *, engine_independent_checks: bool = True, alerts=None):
     """One seeded world through the whole pipeline. The idempotent re-run and the stop before dbt are the same
-    Python on every engine: `engine_independent_checks=False` skips them where a second engine adds only time."""
+    Python on every engine: `engine_independent_checks=False` skips them where a second engine adds only time.
+    `alerts`: the (SMTP inbox, webhook) the settings send pipeline alerts to."""
     result = generate(settings, 42, 1)
     first = _run(settings)
     assert first.success and first.published, (first.failed_steps, first.failed_checks)
@@ -175,7 +179,7 @@ def check_the_whole_slice(settings, *, engine_independent_checks: bool = True):
             decision = bench.resolve_the_first_open_item()
             check_a_second_run_changes_nothing(settings, expected)
             bench.check_it_shows_resolved(decision)
-    check_a_failing_gate_keeps_the_published_data(settings, expected, engine_independent_checks)
+    check_a_failing_gate_keeps_the_published_data(settings, expected, engine_independent_checks, alerts)
 
 
 def check_a_second_run_changes_nothing(settings, expected):
@@ -337,7 +341,7 @@ def workbench(settings) -> Iterator[Workbench]:
             context.close()
 
 
-def check_a_failing_gate_keeps_the_published_data(settings, expected, and_a_stop_before_dbt: bool):
+def check_a_failing_gate_keeps_the_published_data(settings, expected, and_a_stop_before_dbt: bool, alerts=None):
     """A failing gate keeps the last good data published, byte for byte, and says so with sample keys."""
     before = published_fingerprint(settings)
     earlier = HealthStore.from_settings(settings)
@@ -360,6 +364,8 @@ def check_a_failing_gate_keeps_the_published_data(settings, expected, and_a_stop
     assert negative["total_minor"]["unexpected_count"] == 1 and negative["total_minor"]["sample_keys"] == ["999999"]
     assert health.run(gated.run_id)["status"] == "gate_failed"
     assert health.last_published()["run_id"] == last_published
+    if alerts:
+        check_the_failed_gate_is_alerted(gated.run_id, *alerts)
 
     if not and_a_stop_before_dbt:
         health.close()
@@ -379,9 +385,21 @@ def check_a_failing_gate_keeps_the_published_data(settings, expected, and_a_stop
     health.close()
 
 
+def check_the_failed_gate_is_alerted(run_id: str, inbox, hook) -> None:
+    """The data team hears of the failed gate by e-mail and webhook, with the failing check and its sample key."""
+    [mail] = [m for m in inbox.messages if m["To"] == ALERTS_TO and run_id in m.get_content()]
+    assert "gate failed" in mail["Subject"] and "gate_raw_ops__invoices" in mail["Subject"]
+    assert "'999999'" in mail.get_content() and "last published data" in mail.get_content()
+    [post] = [p for p in hook.posts if run_id in p["text"]]
+    assert "gate_raw_ops__invoices" in post["text"] and "'999999'" in post["text"]
+
+
 def test_whole_slice_on_embedded_defaults(tmp_path, monkeypatch):
-    settings = configure(monkeypatch, tmp_path / "var")
-    check_the_whole_slice(settings)
+    smtp_port = free_port()
+    with smtp_server(smtp_port) as inbox, Webhook() as hook:
+        settings = configure(monkeypatch, tmp_path / "var", EZ360_SMTP_PORT=str(smtp_port),
+                             EZ360_ALERT_EMAIL_TO=ALERTS_TO, EZ360_ALERT_WEBHOOK_URL=hook.url)
+        check_the_whole_slice(settings, alerts=(inbox, hook))
 
 
 def test_whole_slice_on_postgresql(tmp_path, monkeypatch):
