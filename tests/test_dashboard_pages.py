@@ -226,6 +226,30 @@ def test_the_drill_down_shows_the_rows_of_the_chosen_client_in_base_or_original_
     assert list(originals.dataframe[-2].value["Net"]) == ["2,500.00 USD", "1,500.00 USD", "1,800.00 EUR"]
 
 
+def bridges(at: AppTest) -> list[dict[str, str]]:
+    return [dict(zip(f.value["Step"], f.value["Amount"], strict=True)) for f in at.dataframe if "Step" in f.value]
+
+
+def test_the_mrr_bridge_and_ar_aging_are_in_base_currency_with_the_originals_on_demand(as_user):
+    june = as_user("acme:viewer", mfa=True)
+    # one bridge in USD: acme's USD line plus its EUR line at June's 1.20
+    [bridge] = bridges(june)
+    assert (bridge["Opening"], bridge["New"], bridge["Closing"]) == ("6,200.00 USD", "1,000.00 USD", "7,200.00 USD")
+    assert "Exchange rates" not in bridge  # one month, one rate: the steps add up
+    aging = frame_with(june, "Bucket")
+    assert set(aging["Currency"]) == {"USD"}
+    assert dict(zip(aging["Bucket"], aging["Open"], strict=True))["31-60"] == "243.45 USD"  # 123.45 + 100 EUR x 1.20
+    # over the quarter each month has its own rate: EUR 1,000.00 went from 1,100.00 to 1,200.00 USD
+    [quarter] = bridges(as_user("acme:viewer", mfa=True, period="2025-Q2"))
+    assert (quarter["Opening"], quarter["Exchange rates"], quarter["Closing"]) == (
+        "6,100.00 USD", "100.00 USD", "7,200.00 USD")
+    originals = as_user("acme:viewer", mfa=True, originals="1")
+    assert [b["Closing"] for b in bridges(originals)] == ["1,000.00 EUR", "6,000.00 USD"]
+    aging = frame_with(originals, "Bucket")
+    assert {(c, b): o for c, b, o in zip(aging["Currency"], aging["Bucket"], aging["Open"], strict=True)}[
+        ("EUR", "31-60")] == "100.00 EUR"
+
+
 def test_the_workbench_queue_filters_and_the_candidates_carry_a_flag_per_criterion(as_user):
     at = as_user("acme:finance", "views/reconciliation.py")
     queue = frame_with(at, "Pending")

@@ -173,8 +173,10 @@ FROM memberships m WHERE m.company_id = :c LIMIT :n;
 
 INSERT INTO reconciliation_resolutions (company_id, pair, item_key, action, linked_key, note, user_id, created_at)
 SELECT :c, (ARRAY['ops_payment~stripe_charge','stripe_balance_transaction~stripe_payout',
-       'stripe_payout~erp_bank_transaction','stripe_charge~erp_payment_entry','ops_invoice~erp_sales_invoice'])[1 + g % 5],
-       'item-' || (g * 7919 % :n), (ARRAY['resolved','accepted_difference','written_off','linked','reopened'])[1 + g % 5],
+       'stripe_payout~erp_bank_transaction','stripe_charge~erp_payment_entry',
+       'ops_invoice~erp_sales_invoice'])[1 + g % 5],
+       'item-' || (g * 7919 % :n),
+       (ARRAY['resolved','accepted_difference','written_off','linked','reopened'])[1 + g % 5],
        NULL, 'reviewed', :owner, timestamptz '2024-01-01' + g * interval '7 minutes'
 FROM generate_series(1, :n) g;
 """

@@ -19,9 +19,10 @@ from datetime import date
 import pytest
 from dagster import AssetKey, DagsterInstance
 from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
 
 from apps.data import PublishedData
-from ez360.cli.app import sandboxes_running
+from ez360.cli.app import app, sandboxes_running
 from ez360.core.health import HealthStore
 from ez360.core.published import snapshot_path
 from ez360.demo.generate import generate
@@ -364,6 +365,10 @@ def check_a_failing_gate_keeps_the_published_data(settings, expected, and_a_stop
     assert negative["total_minor"]["unexpected_count"] == 1 and negative["total_minor"]["sample_keys"] == ["999999"]
     assert health.run(gated.run_id)["status"] == "gate_failed"
     assert health.last_published()["run_id"] == last_published
+    shown = CliRunner().invoke(app, ["pipeline", "status"], env={"COLUMNS": "250"})  # what the data team runs
+    assert shown.exit_code == 0, shown.output
+    assert "FAILED gate_raw_ops__invoices on raw_ops.invoices" in shown.output
+    assert "1 failing rows, sample keys 999999" in shown.output
     if alerts:
         check_the_failed_gate_is_alerted(gated.run_id, *alerts)
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from ez360.cli import app as cli_app
 from operational_api.app import create_app
-from operational_api.db.audit_trail import AuditKeyError
 from operational_api.db import schema
+from operational_api.db.audit_trail import AuditKeyError
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.db.models import User
 from operational_api.db.security_models import UserSecurity

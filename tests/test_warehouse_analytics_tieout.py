@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from tests.support.warehouse_world import PROJECT_DIR
+from tests.support.warehouse_world import PROJECT_DIR, as_date
 
 ANALYTICS_MARTS = [
     "fct_mrr_customer_month", "rpt_mrr_by_month", "rpt_revenue_retention_by_month",
@@ -55,14 +55,6 @@ def ratio(numerator, denominator) -> Decimal | None:
     if not denominator:
         return None
     return (Decimal(numerator) / Decimal(denominator)).quantize(FOUR_PLACES, rounding=ROUND_HALF_UP)
-
-
-def as_date(value) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, str):
-        return date.fromisoformat(value[:10])
-    return value
 
 
 def epoch_date(seconds: int) -> date:

@@ -5,9 +5,10 @@ ground_truth.json. None of them re-applies a mart's own rule."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 
 from ez360.core.money import to_minor
+from tests.support.warehouse_world import as_date
 
 
 def ledger_movement(world, codes: tuple[str, ...], source_type: str | None = None) -> dict[tuple[str, str], int]:
@@ -85,6 +86,31 @@ def test_open_receivables_tie_out_to_the_ops_ledger(warehouse_world):
         "select distinct aging_bucket from marts.rpt_ar_aging where as_of_date = cast(:d as date)",
         {"d": latest.isoformat()})}
     assert buckets <= {"current", "1-30", "31-60", "61-90", "90+"} and len(buckets) >= 2
+
+
+def test_open_receivables_in_base_currency_agree_with_the_executive_kpis(warehouse_world):
+    """The dashboards' AR aging in base currency (each bucket converted at its as-of day's rate) adds up, per
+    company and past month end, to the open AR the executive KPIs convert per currency at the month's close: two
+    conversion paths, one figure, within a minor unit per bucket of rounding. Base-currency amounts stay as they are."""
+    rows = warehouse_world.query(
+        "select company_id, as_of_date, currency, base_currency, open_minor, open_base_minor from marts.rpt_ar_aging")
+    assert all(int(r["open_base_minor"]) == int(r["open_minor"]) for r in rows if r["currency"] == r["base_currency"])
+    assert any(r["currency"] != r["base_currency"] for r in rows)  # the demo bills in other currencies too
+    latest = max(as_date(r["as_of_date"]) for r in rows)
+    totals: dict[tuple[int, date], int] = defaultdict(int)
+    buckets: dict[tuple[int, date], int] = defaultdict(int)
+    for r in rows:
+        day = as_date(r["as_of_date"])
+        if (day + timedelta(days=1)).day == 1 and day < latest.replace(day=1):  # past month ends only
+            month = (r["company_id"], day.replace(day=1))
+            totals[month] += int(r["open_base_minor"])
+            buckets[month] += 1
+    kpis = {(r["company_id"], as_date(r["kpi_month"])): int(r["open_ar_base_minor"] or 0)
+            for r in warehouse_world.query(
+                "select company_id, kpi_month, open_ar_base_minor from marts.rpt_executive_kpis_month")}
+    assert len(totals) >= 6
+    for key, total in totals.items():
+        assert abs(total - kpis[key]) <= buckets[key], (key, total, kpis[key])
 
 
 def test_cash_collected_ties_out_to_the_ops_ledger(warehouse_world):

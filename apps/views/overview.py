@@ -17,6 +17,7 @@ from apps.tables import empty_state, loaded, money_column, month_column, origina
 MRR_STEPS = [("opening_mrr_minor", "Opening"), ("new_mrr_minor", "New"), ("expansion_mrr_minor", "Expansion"),
              ("reactivation_mrr_minor", "Reactivation"), ("contraction_mrr_minor", "Contraction"),
              ("churned_mrr_minor", "Churned"), ("closing_mrr_minor", "Closing")]
+FX_STEP = "Exchange rates"
 BUCKETS = ["current", "1-30", "31-60", "61-90", "90+"]
 
 
@@ -40,6 +41,23 @@ def kpi_tiles(ctx) -> None:
                f"{ctx.company.base_currency}; ratios and stocks are those of the period's last month.")
 
 
+def in_base_currency(ctx, rows: pd.DataFrame, columns: list[str], what: str) -> pd.DataFrame:
+    """The rows in the company's base currency (the warehouse's `_base_minor` twin of each column), unless the
+    header's 'Original currencies' is on; amounts the warehouse had no rate for are named, not silently zero."""
+    base_columns = {col: col.replace("_minor", "_base_minor") for col in columns}
+    if ctx.show_originals or not set(base_columns.values()) <= set(rows.columns):
+        return rows
+    converted = rows.copy()
+    missing = converted[list(base_columns.values())].isna().any(axis=1)
+    if missing.any():
+        st.warning(f"{what} in {', '.join(sorted(set(converted.loc[missing, 'currency'])))} has no exchange rate "
+                   f"to {ctx.company.base_currency} for this period and is left out; turn on 'Original currencies'.")
+    for col, base_col in base_columns.items():
+        converted[col] = converted[base_col].fillna(0).astype("int64")
+    converted["currency"] = ctx.company.base_currency
+    return converted[~missing]
+
+
 def mrr_bridge(ctx) -> None:
     st.subheader("MRR bridge")
     rows = loaded("rpt_mrr_by_month", ctx.company_id,
@@ -53,6 +71,10 @@ def mrr_bridge(ctx) -> None:
         st.info(f"No MRR movements in {ctx.period.label} (months with data: "
                 f"{', '.join(sorted(m.strftime('%Y-%m') for m in months)[-3:])}).")
         return
+    converted = in_base_currency(ctx, inside, [col for col, _ in MRR_STEPS], "MRR")
+    in_base, inside = converted is not inside, converted
+    # one row per currency and month (a company may bill through several Stripe accounts)
+    inside = inside.groupby(["currency", mcol], as_index=False)[[col for col, _ in MRR_STEPS]].sum()
     for currency, group in inside.groupby("currency", sort=True):
         group = group.sort_values(mcol)
         steps = []
@@ -64,6 +86,10 @@ def mrr_bridge(ctx) -> None:
             else:
                 value = int(group[col].sum())
             steps.append({"Step": label, "minor": value, "Amount": format_amount(value, str(currency))})
+        # in the base currency each month is converted at its own rate: what moved with the rates shows as a step
+        fx = steps[-1]["minor"] - sum(step["minor"] for step in steps[:-1])
+        if in_base and fx:
+            steps.insert(-1, {"Step": FX_STEP, "minor": fx, "Amount": format_amount(fx, str(currency))})
         table = pd.DataFrame(steps)
         running, bars = 0, []
         for step in steps:
@@ -77,7 +103,7 @@ def mrr_bridge(ctx) -> None:
                          "kind": "total" if step["Step"] in ("Opening", "Closing")
                          else ("up" if step["minor"] >= 0 else "down")})
         chart = alt.Chart(pd.DataFrame(bars)).mark_bar().encode(
-            x=alt.X("Step:N", sort=[label for _, label in MRR_STEPS], title=None),
+            x=alt.X("Step:N", sort=[step["Step"] for step in steps], title=None),
             y=alt.Y("start:Q", title=f"MRR ({currency}, minor units)"), y2="end:Q",
             color=alt.Color("kind:N", legend=None,
                             scale=alt.Scale(domain=["total", "up", "down"], range=["#4c78a8", "#54a24b", "#e45756"])),
@@ -99,7 +125,7 @@ def ar_aging(ctx) -> None:
         st.info(f"No AR snapshot on or before {ctx.period.last_day}.")
         return
     day = candidates[-1]
-    at = rows[as_of == day]
+    at = in_base_currency(ctx, rows[as_of == day], ["open_minor"], "AR")
     bucket = "aging_bucket" if "aging_bucket" in at else "bucket"
     cells = []
     for cur in sorted(at["currency"].unique()):

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 ACME, GLOBEX = 1, 2
 JUNE = date(2025, 6, 1)
+MAY = date(2025, 5, 1)
 
 
 def _months(year: int = 2025) -> list[date]:
@@ -52,15 +53,28 @@ TABLES: dict[str, tuple[str, list[tuple]]] = {
     "rpt_mrr_by_month": (
         "company_id BIGINT, company_slug VARCHAR, mrr_month DATE, currency VARCHAR, opening_mrr_minor BIGINT, "
         "new_mrr_minor BIGINT, expansion_mrr_minor BIGINT, contraction_mrr_minor BIGINT, churned_mrr_minor BIGINT, "
-        "reactivation_mrr_minor BIGINT, closing_mrr_minor BIGINT, arr_minor BIGINT, active_customers BIGINT",
-        [(ACME, "acme", JUNE, "USD", 500_000, 100_000, 20_000, -5_000, -15_000, 0, 600_000, 7_200_000, 12),
-         (GLOBEX, "globex", JUNE, "EUR", 9_000_000, 0, 0, 0, -1_000_000, 0, 8_000_000, 96_000_000, 40)]),
+        "reactivation_mrr_minor BIGINT, closing_mrr_minor BIGINT, arr_minor BIGINT, active_customers BIGINT, "
+        "base_currency VARCHAR, opening_mrr_base_minor BIGINT, new_mrr_base_minor BIGINT, "
+        "expansion_mrr_base_minor BIGINT, contraction_mrr_base_minor BIGINT, churned_mrr_base_minor BIGINT, "
+        "reactivation_mrr_base_minor BIGINT, closing_mrr_base_minor BIGINT, arr_base_minor BIGINT",
+        # acme bills in USD (its base) and EUR: the EUR line at 1.10 USD in May, 1.20 in June
+        [(ACME, "acme", JUNE, "USD", 500_000, 100_000, 20_000, -5_000, -15_000, 0, 600_000, 7_200_000, 12,
+          "USD", 500_000, 100_000, 20_000, -5_000, -15_000, 0, 600_000, 7_200_000),
+         (ACME, "acme", MAY, "USD", 500_000, 0, 0, 0, 0, 0, 500_000, 6_000_000, 12,
+          "USD", 500_000, 0, 0, 0, 0, 0, 500_000, 6_000_000),
+         (ACME, "acme", MAY, "EUR", 100_000, 0, 0, 0, 0, 0, 100_000, 1_200_000, 1,
+          "USD", 110_000, 0, 0, 0, 0, 0, 110_000, 1_320_000),
+         (ACME, "acme", JUNE, "EUR", 100_000, 0, 0, 0, 0, 0, 100_000, 1_200_000, 1,
+          "USD", 120_000, 0, 0, 0, 0, 0, 120_000, 1_440_000),
+         (GLOBEX, "globex", JUNE, "EUR", 9_000_000, 0, 0, 0, -1_000_000, 0, 8_000_000, 96_000_000, 40,
+          "EUR", 9_000_000, 0, 0, 0, -1_000_000, 0, 8_000_000, 96_000_000)]),
     "rpt_ar_aging": (
         "company_id BIGINT, as_of_date DATE, currency VARCHAR, aging_bucket VARCHAR, bucket_order INTEGER, "
-        "open_minor BIGINT, invoice_count BIGINT",
-        [(ACME, date(2025, 6, 30), "USD", "current", 1, 30_000, 2),
-         (ACME, date(2025, 6, 30), "USD", "31-60", 3, 12_345, 1),
-         (GLOBEX, date(2025, 6, 30), "EUR", "90+", 5, 999_999, 9)]),
+        "open_minor BIGINT, invoice_count BIGINT, base_currency VARCHAR, open_base_minor BIGINT",
+        [(ACME, date(2025, 6, 30), "USD", "current", 1, 30_000, 2, "USD", 30_000),
+         (ACME, date(2025, 6, 30), "USD", "31-60", 3, 12_345, 1, "USD", 12_345),
+         (ACME, date(2025, 6, 30), "EUR", "31-60", 3, 10_000, 1, "USD", 12_000),
+         (GLOBEX, date(2025, 6, 30), "EUR", "90+", 5, 999_999, 9, "EUR", 999_999)]),
     "fct_invoices": (
         "invoice_id BIGINT, company_id BIGINT, client_id BIGINT, project_id BIGINT, invoice_number VARCHAR, "
         "status VARCHAR, currency VARCHAR, issue_date DATE, due_date DATE, invoice_month DATE, "

@@ -19,6 +19,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,12 @@ def build_warehouse_world(base_dir: Path, engine: str, warehouse_url: str = "") 
         raise RuntimeError(f"dbt crashed building the {engine} warehouse world: {run.exception}")
     world.dbt_statuses = {r.node.name: str(r.status) for r in run.result.results}
     return world
+
+
+def as_date(value) -> date:
+    """A date column as the engine returns it (DuckDB: date or datetime; PostgreSQL through text: a string)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    return value
