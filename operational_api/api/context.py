@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Path, Request
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -171,12 +171,14 @@ def authenticate(request: Request, db: Session = Depends(get_db)) -> Identity:
                         headers={"WWW-Authenticate": "Bearer"})
 
 
-def company_principal(company_id: int = Path(..., ge=1), identity: Identity = Depends(authenticate),
+def company_principal(request: Request, company_id: int = Path(..., ge=1),
                       db: Session = Depends(get_db)) -> Principal:
+    # authenticate() called here, not as a dependency of its own: one worker-thread hop for both (issue 8)
+    identity = authenticate(request, db)
     not_found = HTTPException(404, f"company {company_id} not found")
     if identity.token_company_id is not None and identity.token_company_id != company_id:
         raise not_found
-    found = db.execute(_membership_query(company_id, identity.user_id)).first()
+    found = db.execute(_MEMBERSHIP, {"company_id": company_id, "user_id": identity.user_id}).first()
     if found is None:
         raise not_found
     member_role, enrolled, policy_roles, company = found
@@ -196,7 +198,7 @@ def company_principal(company_id: int = Path(..., ge=1), identity: Identity = De
     return Principal(identity.user_id, company_id, role, identity.via, identity.session_id)
 
 
-def _membership_query(company_id: int, user_id: int):
+def _membership_query():
     """The member's role, whether they enrolled in 2FA (as `totp.enabled`), the company's 2FA roles and the company
     itself: one round trip where four reads were."""
     enrolled = and_(UserSecurity.totp_enabled_at.is_not(None), UserSecurity.totp_secret.is_not(None))
@@ -204,7 +206,11 @@ def _membership_query(company_id: int, user_id: int):
             .select_from(Membership).join(Company, Company.id == Membership.company_id)
             .outerjoin(UserSecurity, UserSecurity.user_id == Membership.user_id)
             .outerjoin(CompanySecurityPolicy, CompanySecurityPolicy.company_id == Membership.company_id)
-            .where(Membership.company_id == company_id, Membership.user_id == user_id))
+            .where(Membership.company_id == bindparam("company_id"), Membership.user_id == bindparam("user_id")))
+
+
+# Built once (its cache key is memoized on the object): building it per request cost 0.85 ms of CPU (issue 8)
+_MEMBERSHIP = _membership_query()
 
 
 def require(permission: str) -> Callable[..., Principal]:

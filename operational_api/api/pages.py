@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -29,8 +30,15 @@ def _children(db: Session, table, parent: str, company_id: int, ids: list[int], 
     """Rows of `table` whose `parent` column is one of `ids`, grouped by it, in `order` within each parent."""
     if not ids:
         return {}
-    return _grouped(db.execute(select(table).where(table.c.company_id == company_id, table.c[parent].in_(ids))
-                               .order_by(table.c[parent], table.c[order])), parent)
+    return _grouped(db.execute(_children_query(table, parent, order), {"company_id": company_id, "ids": ids}), parent)
+
+
+@cache
+def _children_query(table, parent: str, order: str):
+    """Built once per loader: its cache key is memoized on the statement, so a page only binds its ids."""
+    return (select(table).where(table.c.company_id == bindparam("company_id"),
+                                table.c[parent].in_(bindparam("ids", expanding=True)))
+            .order_by(table.c[parent], table.c[order]))
 
 
 def invoice_lines(db: Session, company_id: int, invoice_ids: list[int]) -> dict[int, list[Row]]:
