@@ -4,10 +4,13 @@ ground_truth.json. None of them re-applies a mart's own rule."""
 
 from __future__ import annotations
 
+import csv
 from collections import defaultdict
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
-from ez360.core.money import to_minor
+from ez360.core.money import exponent, to_minor
 from tests.support.warehouse_world import as_date
 
 
@@ -111,6 +114,46 @@ def test_open_receivables_in_base_currency_agree_with_the_executive_kpis(warehou
     assert len(totals) >= 6
     for key, total in totals.items():
         assert abs(total - kpis[key]) <= buckets[key], (key, total, kpis[key])
+
+
+EXCHANGE_RATES = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds" / "exchange_rates.csv"
+
+
+def rate_on(day: date, currency: str, base: str) -> Decimal:
+    """1 `currency` in `base` on `day`, read from the rate file itself: its latest row dated on or before the day."""
+    with EXCHANGE_RATES.open() as f:
+        dated = sorted((date.fromisoformat(r["rate_date"]), Decimal(r["rate"])) for r in csv.DictReader(f)
+                       if r["currency"] == currency and r["base_currency"] == base)
+    return [rate for valid_from, rate in dated if valid_from <= day][-1]
+
+
+def test_open_receivables_in_base_currency_tie_out_to_the_ops_ledger_at_the_rate_file(warehouse_world):
+    """The dashboards' base-currency AR on the latest as-of day equals the ops ledger's receivables (account 1100,
+    per company and currency) converted here with the rate read from the rate file for that day, half away from
+    zero at the base currency's decimals: within one minor unit per aging bucket (the mart converts bucket by bucket)."""
+    latest = max(as_date(r["d"]) for r in warehouse_world.query("select max(as_of_date) as d from marts.rpt_ar_aging"))
+    rows = warehouse_world.query(f"""
+        select c.company_slug as slug, c.base_currency, a.open_base_minor
+        from marts.rpt_ar_aging a join marts.dim_companies c on c.company_id = a.company_id
+        where a.as_of_date = cast('{latest.isoformat()}' as date)""")
+    mart: dict[str, int] = defaultdict(int)
+    buckets: dict[str, int] = defaultdict(int)
+    for r in rows:
+        mart[r["slug"]] += int(r["open_base_minor"])
+        buckets[r["slug"]] += 1
+    bases = {r["slug"]: r["base_currency"] for r in warehouse_world.ops_query("select slug, base_currency from companies")}
+    expected: dict[str, int] = defaultdict(int)
+    converted = 0
+    for (slug, currency), owed in ledger_movement(warehouse_world, ("1100",)).items():
+        base = bases[slug]
+        if currency != base:
+            converted += 1
+            amount = Decimal(owed).scaleb(-exponent(currency)) * rate_on(latest, currency, base)
+            owed = int(amount.scaleb(exponent(base)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        expected[slug] += owed
+    assert converted >= 1 and set(mart) == set(expected)  # the demo's companies bill in foreign currencies too
+    for slug, total in expected.items():
+        assert abs(mart[slug] - total) <= buckets[slug], (slug, mart[slug], total)
 
 
 def test_cash_collected_ties_out_to_the_ops_ledger(warehouse_world):
