@@ -130,7 +130,7 @@ def rate_on(day: date, currency: str, base: str) -> Decimal:
 def test_open_receivables_in_base_currency_tie_out_to_the_ops_ledger_at_the_rate_file(warehouse_world):
     """The dashboards' base-currency AR on the latest as-of day equals the ops ledger's receivables (account 1100,
     per company and currency) converted here with the rate read from the rate file for that day, half away from
-    zero at the base currency's decimals: within one minor unit per aging bucket (the mart converts bucket by bucket)."""
+    zero at the base currency's decimals: within one minor unit per aging bucket (the mart converts each bucket)."""
     latest = max(as_date(r["d"]) for r in warehouse_world.query("select max(as_of_date) as d from marts.rpt_ar_aging"))
     rows = warehouse_world.query(f"""
         select c.company_slug as slug, c.base_currency, a.open_base_minor
@@ -141,7 +141,8 @@ def test_open_receivables_in_base_currency_tie_out_to_the_ops_ledger_at_the_rate
     for r in rows:
         mart[r["slug"]] += int(r["open_base_minor"])
         buckets[r["slug"]] += 1
-    bases = {r["slug"]: r["base_currency"] for r in warehouse_world.ops_query("select slug, base_currency from companies")}
+    companies = warehouse_world.ops_query("select slug, base_currency from companies")
+    bases = {r["slug"]: r["base_currency"] for r in companies}
     expected: dict[str, int] = defaultdict(int)
     converted = 0
     for (slug, currency), owed in ledger_movement(warehouse_world, ("1100",)).items():

@@ -26,6 +26,11 @@ def _grouped(rows: Iterable[Row], key: str) -> dict[int, list[Row]]:
     return out
 
 
+def _ids():
+    """The page's row ids, bound as a list when the statement runs (`IN (...)` expanded to its length)."""
+    return bindparam("ids", expanding=True)
+
+
 def _children(db: Session, table, parent: str, company_id: int, ids: list[int], order: str) -> dict[int, list[Row]]:
     """Rows of `table` whose `parent` column is one of `ids`, grouped by it, in `order` within each parent."""
     if not ids:
@@ -36,8 +41,7 @@ def _children(db: Session, table, parent: str, company_id: int, ids: list[int], 
 @cache
 def _children_query(table, parent: str, order: str):
     """Built once per loader: its cache key is memoized on the statement, so a page only binds its ids."""
-    return (select(table).where(table.c.company_id == bindparam("company_id"),
-                                table.c[parent].in_(bindparam("ids", expanding=True)))
+    return (select(table).where(table.c.company_id == bindparam("company_id"), table.c[parent].in_(_ids()))
             .order_by(table.c[parent], table.c[order]))
 
 
@@ -49,23 +53,26 @@ def payment_allocations(db: Session, company_id: int, payment_ids: list[int]) ->
     return _children(db, PaymentAllocation.__table__, "payment_id", company_id, payment_ids, "id")
 
 
+_refund, _lines, _accounts = Refund.__table__, JournalLine.__table__, Account.__table__
+# Built once, like _children_query's statements
+_REFUNDED = (select(_refund.c.payment_id, func.sum(_refund.c.amount_minor))
+             .where(_refund.c.company_id == bindparam("company_id"), _refund.c.payment_id.in_(_ids()))
+             .group_by(_refund.c.payment_id))
+_ENTRY_LINES = (select(_lines.c.journal_entry_id, _lines.c.debit_minor, _lines.c.credit_minor, _accounts.c.code)
+                .join(_accounts, _accounts.c.id == _lines.c.account_id)
+                .where(_lines.c.company_id == bindparam("company_id"), _lines.c.journal_entry_id.in_(_ids()))
+                .order_by(_lines.c.journal_entry_id, _lines.c.id))
+
+
 def refunded(db: Session, company_id: int, payment_ids: list[int]) -> dict[int, int]:
     """Minor units refunded per payment (payments without refunds are absent)."""
     if not payment_ids:
         return {}
-    t = Refund.__table__
-    return {pid: int(total) for pid, total in db.execute(
-        select(t.c.payment_id, func.sum(t.c.amount_minor))
-        .where(t.c.company_id == company_id, t.c.payment_id.in_(payment_ids)).group_by(t.c.payment_id))}
+    return {pid: int(total) for pid, total in db.execute(_REFUNDED, {"company_id": company_id, "ids": payment_ids})}
 
 
 def entry_lines(db: Session, company_id: int, entry_ids: list[int]) -> dict[int, list[Row]]:
     """Journal lines with their account's code, in line order."""
     if not entry_ids:
         return {}
-    lines, accounts = JournalLine.__table__, Account.__table__
-    return _grouped(db.execute(
-        select(lines.c.journal_entry_id, lines.c.debit_minor, lines.c.credit_minor, accounts.c.code)
-        .join(accounts, accounts.c.id == lines.c.account_id)
-        .where(lines.c.company_id == company_id, lines.c.journal_entry_id.in_(entry_ids))
-        .order_by(lines.c.journal_entry_id, lines.c.id)), "journal_entry_id")
+    return _grouped(db.execute(_ENTRY_LINES, {"company_id": company_id, "ids": entry_ids}), "journal_entry_id")
