@@ -37,7 +37,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Numeric, event, insert, inspect, select, update
+from sqlalchemy import Numeric, bindparam, event, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from operational_api.db import models as m
@@ -380,6 +380,10 @@ def append(session: Session, actor: Actor, items: list[tuple[int, str, int, dict
     seal(session, [(actor, items)])
 
 
+_HEAD_FOR_UPDATE = (select(m.AuditHead.__table__.c.last_seq, m.AuditHead.__table__.c.last_hash)
+                    .where(m.AuditHead.__table__.c.company_id == bindparam("company_id")).with_for_update())
+
+
 def seal(session: Session, batches: list[tuple[Actor, list]]) -> None:
     """Lock each company's head (ascending company id), chain the rows in order, move the head."""
     conn = session.connection()
@@ -388,8 +392,7 @@ def seal(session: Session, batches: list[tuple[Actor, list]]) -> None:
     now = datetime.now(UTC)
     companies = sorted({item[0] for _actor, items in batches for item in items})
     for company_id in companies:
-        head = conn.execute(select(heads.c.last_seq, heads.c.last_hash).where(heads.c.company_id == company_id)
-                            .with_for_update()).first()
+        head = conn.execute(_HEAD_FOR_UPDATE, {"company_id": company_id}).first()
         seq, prev = (head.last_seq, head.last_hash) if head else (0, GENESIS)
         rows = []
         for actor, items in batches:

@@ -34,7 +34,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -106,9 +106,14 @@ def lock(session: Session, model: type[T], ids: Iterable[int]) -> dict[int, T]:
     if not wanted:
         return {}
     sqlite_write_lock(session)
-    rows = session.scalars(select(model).where(model.id.in_(wanted)).order_by(model.id).with_for_update()
-                           .execution_options(populate_existing=True))
-    return {row.id: row for row in rows}
+    return {row.id: row for row in session.scalars(_lock_query(model), {"ids": wanted})}
+
+
+@functools.cache
+def _lock_query(model):
+    """Built once per model, so a lock binds its ids only (see operational_api.db.scoped._by_id)."""
+    return (select(model).where(model.id.in_(bindparam("ids", expanding=True))).order_by(model.id).with_for_update()
+            .execution_options(populate_existing=True))
 
 
 def lock_children(session: Session, model, parent_column, parent_id: int) -> None:

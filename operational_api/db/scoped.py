@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from operational_api.services.errors import NotFound
@@ -24,7 +25,14 @@ class Scoped:
         """The row if it belongs to this company; otherwise 404, exactly as if it did not exist."""
         if isinstance(row_id, bool) or not isinstance(row_id, int) or not 1 <= row_id <= MAX_ID:
             raise NotFound(f"{model.__tablename__.rstrip('s')} {row_id} not found")
-        row = self.session.scalar(self.select(model).where(model.id == row_id))
+        row = self.session.scalar(_by_id(model), {"company_id": self.company_id, "row_id": row_id})
         if row is None:
             raise NotFound(f"{model.__tablename__.rstrip('s')} {row_id} not found")
         return row
+
+
+@cache
+def _by_id(model) -> Select:
+    """One row of the company by id, built once per model (a statement's cache key is memoized on it: building it
+    per call cost a tenth of a payment's CPU with the other per-call statements; issue 8)."""
+    return select(model).where(model.company_id == bindparam("company_id"), model.id == bindparam("row_id"))

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import event, func, select
+from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.orm import Session
 
 from ez360.core.money import format_money
@@ -85,6 +85,12 @@ def period_of(day: date) -> str:
 OPEN_PERIODS = "ez360_open_periods"  # session.info: (company, period) found open in this transaction
 
 
+# Statements built once: their cache keys are memoized on them (see operational_api.db.scoped._by_id)
+_CLOSED = select(ClosedPeriod.id).where(ClosedPeriod.company_id == bindparam("company_id"),
+                                        ClosedPeriod.period == bindparam("period"))
+_ACCOUNT_IDS = select(Account.code, Account.id).where(Account.company_id == bindparam("company_id"))
+
+
 def period_is_closed(session: Session, company_id: int, day: date) -> bool:
     """Whether the day's period is closed. A period found open is remembered until the transaction (or savepoint)
     ends: a payment asks for the payment and for its entry; closing the period forgets it."""
@@ -92,8 +98,7 @@ def period_is_closed(session: Session, company_id: int, day: date) -> bool:
     known_open = session.info.setdefault(OPEN_PERIODS, set())
     if key in known_open:
         return False
-    closed = session.scalar(select(ClosedPeriod.id).where(ClosedPeriod.company_id == company_id,
-                                                          ClosedPeriod.period == key[1])) is not None
+    closed = session.scalar(_CLOSED, {"company_id": company_id, "period": key[1]}) is not None
     if not closed:
         known_open.add(key)
     return closed
@@ -112,7 +117,7 @@ def _check_legs(session: Session, company: Company, legs: list[Leg]) -> dict[str
         validation.amount_minor(leg.credit_minor, f"lines[{i}].credit", allow_zero=True)
         if (leg.debit_minor == 0) == (leg.credit_minor == 0):
             raise ValidationFailed(f"lines[{i}]: a line is either a debit or a credit, and not zero")
-    accounts = dict(session.execute(select(Account.code, Account.id).where(Account.company_id == company.id)).all())
+    accounts = dict(session.execute(_ACCOUNT_IDS, {"company_id": company.id}).all())
     for i, leg in enumerate(legs):
         if leg.account_code not in accounts:
             raise ValidationFailed(f"lines[{i}]: unknown account {leg.account_code} in company {company.slug}")
