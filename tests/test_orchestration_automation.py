@@ -85,7 +85,8 @@ def test_freshness_checks_per_source_on_the_published_data_and_per_published_mar
     assert len(marts) > 10
     for key, evaluation in results.items():
         assert evaluation.passed == (key not in stale), (key, evaluation.description)
-    stale_by = f"overdue for an update. The last update was {hours_ago:.0f} hours ago"
+    # a slow machine may add "..., 1 second" between the hours and "ago"
+    stale_by = f"overdue for an update. The last update was {hours_ago:.0f} hours"
     assert stale_by in results[PUBLISH_KEY].description
     assert stale_by in results[stale_mart].description
     assert stale_by in results[raw_key("stripe", "charges")].description
