@@ -112,11 +112,11 @@ def test_a_decision_is_joined_back_by_the_next_pipeline_run_and_shows_resolved(o
         reconciliation.record(db, company_id, user_id, pair=item["pair"], item_key=item["item_key"],
                               action="accepted_difference", note="bank fee, accepted")
     run_source("ops", copy)
-    from dbt.cli.main import dbtRunner
+    from tests.support.dbt_inprocess import run_dbt
 
     for key, value in parse_warehouse_url(copy.warehouse_url).dbt_env().items():
         monkeypatch.setenv(key, value)
-    run = dbtRunner().invoke(["run", "--select", "stg_ops__reconciliation_resolutions", "fct_reconciliation_items",
+    run = run_dbt(["run", "--select", "stg_ops__reconciliation_resolutions", "fct_reconciliation_items",
                               "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
                               "--target-path", str(var / "dbt_target"), "--quiet"])
     assert run.success, run.exception

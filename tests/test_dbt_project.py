@@ -10,10 +10,11 @@ import psycopg2
 import pytest
 import yaml
 from dagster_dbt.asset_utils import default_asset_key_fn
-from dbt.cli.main import dbtRunner, dbtRunnerResult
+from dbt.cli.main import dbtRunnerResult
 
 from ez360.core.money import CURRENCY_EXPONENTS
 from ez360.core.warehouse import Warehouse, parse_warehouse_url
+from tests.support.dbt_inprocess import run_dbt
 from tests.support.raw_ops_fixture import (
     SAMPLE_REVENUE_MART,
     create_raw_ops,
@@ -46,7 +47,7 @@ def dbt_build(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dbtR
     monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     # Only the ops layer and the revenue mart: these tests load raw_ops alone (the whole project is built on
     # the demo universe by tests/test_warehouse_*.py).
-    return dbtRunner().invoke([
+    return run_dbt([
         "build", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
         "--select", "path:models/staging/ops", "+rpt_revenue_by_company_month",
         "--target-path", str(tmp_path / "dbt_target"), "--quiet",
@@ -160,7 +161,7 @@ def test_every_raw_ops_table_is_a_source_whose_dagster_asset_key_is_the_ingest_a
     for key, value in parse_warehouse_url(f"duckdb:///{tmp_path / 'w.duckdb'}").dbt_env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt_logs"))
-    result = dbtRunner().invoke(["parse", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+    result = run_dbt(["parse", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
                                  "--target-path", str(tmp_path / "dbt_target"), "--quiet"])
     assert result.success, result.exception
 

@@ -15,9 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from dbt.cli.main import dbtRunner
 
 from ez360.core.warehouse import parse_warehouse_url
+from tests.support.dbt_inprocess import run_dbt
 from tests.support.raw_ops_fixture import create_raw_ops, execute
 from tests.test_warehouse_analytics_tieout import (
     expected_customer_mrr,
@@ -111,7 +111,7 @@ def revenue_marts(tmp_path_factory):
         for key, value in env.items():
             mp.setenv(key, value)
         # every model upstream, and the tests of the revenue layer only (bridge identities, keys, unit tests)
-        result = dbtRunner().invoke(["build", "--select", "+rpt_revenue_retention_by_month",
+        result = run_dbt(["build", "--select", "+rpt_revenue_retention_by_month",
                                      "--exclude", "resource_type:test,path:models/staging",
                                      "resource_type:test,path:models/intermediate/core",
                                      "--indirect-selection", "cautious", *common])

@@ -84,21 +84,20 @@ class WarehouseWorld:
 
     def dbt(self, *args: str):
         """Run a dbt command in-process against this world's warehouse (e.g. a full refresh)."""
-        from dbt.cli.main import dbtRunner
+        from tests.support.dbt_inprocess import run_dbt
 
         with _environment(self.dbt_env):
-            return dbtRunner().invoke([*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+            return run_dbt([*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
                                        "--target-path", str(self.settings.var_dir / "dbt_target"), "--quiet"])
 
 
 def build_warehouse_world(base_dir: Path, engine: str, warehouse_url: str = "") -> WarehouseWorld:
     """Seed, serve, ingest and `dbt build` one demo world under base_dir (warehouse: DuckDB file, or the
     given PostgreSQL URL)."""
-    from dbt.cli.main import dbtRunner
-
     from ez360.cli.app import sandboxes_running
     from ez360.demo.generate import generate
     from ingest.runner import run_source
+    from tests.support.dbt_inprocess import run_dbt
 
     var_dir = base_dir / "var"
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +123,7 @@ def build_warehouse_world(base_dir: Path, engine: str, warehouse_url: str = "") 
         erpnext=json.loads(result.files["erpnext"].read_text(), parse_float=Decimal), dbt_env=dbt_env,
     )
     with _environment(dbt_env):
-        run = dbtRunner().invoke(["build", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+        run = run_dbt(["build", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
                                   "--target-path", str(var_dir / "dbt_target"), "--quiet"])
     if run.exception is not None:
         raise RuntimeError(f"dbt crashed building the {engine} warehouse world: {run.exception}")
