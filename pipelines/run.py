@@ -52,6 +52,10 @@ def dagster_yaml(settings: Settings) -> dict:
                     "run_monitoring": {"enabled": True, "start_timeout_seconds": 180, "max_resume_run_attempts": 0}}
     if settings.dagster_storage_url:
         config["storage"] = {"postgres": {"postgres_url": settings.dagster_storage_url}}
+    else:  # Dagster's SQLite files where its default puts them, the event log with pooled connections
+        config["event_log_storage"] = {
+            "module": "pipelines.dagster_storage", "class": "PooledSqliteEventLogStorage",
+            "config": {"base_dir": str(settings.dagster_home / "history" / "runs")}}
     return config
 
 

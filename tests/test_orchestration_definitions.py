@@ -89,3 +89,36 @@ def test_a_second_pipeline_run_is_refused_with_a_clear_message(platform):
         out = CliRunner().invoke(app, ["pipeline", "run"])
     assert out.exit_code == 1
     assert "another pipeline run is in progress (run scheduled-run-42" in out.output
+
+
+def test_the_embedded_event_log_keeps_dagsters_files_readable_by_dagsters_own_storage(tmp_path, monkeypatch):
+    """The embedded instance stores events through pooled connections (pipelines/dagster_storage.py), in the files
+    Dagster's default SQLite storage uses: an instance configured without it (an older dagster.yaml, a tool
+    pointed at the folder) reads every run's materializations and check results, however many runs there are."""
+    settings = configure(monkeypatch, tmp_path / "var")
+    home = prepare_dagster_home(settings)
+    assert yaml.safe_load((home / "dagster.yaml").read_text())["event_log_storage"]["class"] == \
+        "PooledSqliteEventLogStorage"
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="amount")])
+    def amount():
+        yield dg.Output(1)
+        yield dg.AssetCheckResult(passed=True)
+
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.event_log_storage).__name__ == "PooledSqliteEventLogStorage"
+        runs = [dg.materialize([amount], instance=instance).run_id for _ in range(10)]  # more runs than open files
+    from dagster._core.instance.ref import InstanceRef
+
+    # the same folder, with Dagster's defaults (tmp_path holds no dagster.yaml)
+    stock = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), config_dir=str(tmp_path)))
+    with stock:
+        assert type(stock.event_log_storage).__name__ == "SqliteEventLogStorage"
+        for run_id in runs:
+            [record] = stock.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+            assert record.asset_key == dg.AssetKey("amount")
+        latest = stock.get_latest_materialization_event(dg.AssetKey("amount"))
+        assert latest.run_id == runs[-1]
+        check = stock.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey("amount"), "positive")])
+        assert next(iter(check.values())).run_id == runs[-1]
