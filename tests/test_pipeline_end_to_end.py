@@ -24,7 +24,6 @@ from typer.testing import CliRunner
 from apps.data import PublishedData
 from ez360.cli.app import app, sandboxes_running
 from ez360.core.health import HealthStore
-from ez360.core.published import snapshot_path
 from ez360.demo.generate import generate
 from pipelines.run import run_pipeline
 from tests.support.dashboards_browser import (
@@ -34,7 +33,6 @@ from tests.support.dashboards_browser import (
     sign_in_on_the_web_app,
     web_app_and_dashboards,
 )
-from tests.support.killed_run import kill_cli_run_during_dbt, published_rows
 from tests.support.platform import configure, free_port
 from tests.support.security_world import smtp_server
 from tests.support.webhook import Webhook
@@ -415,32 +413,3 @@ def test_whole_slice_on_postgresql(tmp_path, monkeypatch):
         settings = configure(monkeypatch, tmp_path / "var", EZ360_DATABASE_URL=ops, EZ360_WAREHOUSE_URL=warehouse,
                              EZ360_DAGSTER_STORAGE_URL=dagster)
         check_the_whole_slice(settings, engine_independent_checks=False)
-
-
-def test_two_demo_worlds_with_one_seed_publish_the_same_even_when_one_run_is_killed_during_dbt(tmp_path, monkeypatch):
-    """The second world's first run is killed (kill -9) in the middle of dbt and run again: what it publishes is
-    row for row what the first world's uninterrupted run published."""
-    outcomes = []
-    for name in ("uninterrupted", "killed"):
-        settings = configure(monkeypatch, tmp_path / name / "var")
-        result = generate(settings, 1234, 1)
-        if name == "killed":
-            with sandboxes_running(settings):  # up for both runs: the killed CLI's own would die with it
-                killed = kill_cli_run_during_dbt(settings)
-                assert not snapshot_path(settings.published_dir).exists()
-                assert run_pipeline(settings).published
-            health = HealthStore.from_settings(settings)
-            assert health.run(killed)["status"] == "failed"  # found and recorded by the next run
-            health.close()
-        else:
-            assert _run(settings).published
-        data = PublishedData(settings)
-        frame = data.revenue_by_company_month()
-        rows = sorted(map(tuple, frame[["company_slug", "revenue_month", "currency", "invoice_count",
-                                         "net_revenue_minor", "tax_minor", "gross_revenue_minor"]].astype(str).values))
-        outcomes.append((result.files["ground_truth"].read_bytes(), rows, published_rows(settings)))
-    assert outcomes[0][0] == outcomes[1][0]
-    assert outcomes[0][1] == outcomes[1][1] and len(outcomes[0][1]) > 30
-    uninterrupted, rerun = outcomes[0][2], outcomes[1][2]
-    assert rerun.keys() == uninterrupted.keys()
-    assert [table for table in uninterrupted if rerun[table] != uninterrupted[table]] == []
