@@ -117,8 +117,8 @@ def test_a_decision_is_joined_back_by_the_next_pipeline_run_and_shows_resolved(o
     for key, value in parse_warehouse_url(copy.warehouse_url).dbt_env().items():
         monkeypatch.setenv(key, value)
     run = run_dbt(["run", "--select", "stg_ops__reconciliation_resolutions", "fct_reconciliation_items",
-                              "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-                              "--target-path", str(var / "dbt_target"), "--quiet"])
+                   "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+                   "--target-path", str(var / "dbt_target"), "--quiet"])
     assert run.success, run.exception
     engine = create_engine(parse_warehouse_url(copy.warehouse_url).sqlalchemy_url())
     with engine.connect() as conn:

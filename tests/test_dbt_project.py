@@ -162,7 +162,7 @@ def test_every_raw_ops_table_is_a_source_whose_dagster_asset_key_is_the_ingest_a
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt_logs"))
     result = run_dbt(["parse", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-                                 "--target-path", str(tmp_path / "dbt_target"), "--quiet"])
+                      "--target-path", str(tmp_path / "dbt_target"), "--quiet"])
     assert result.success, result.exception
 
     manifest = json.loads((tmp_path / "dbt_target" / "manifest.json").read_text())

@@ -112,9 +112,9 @@ def revenue_marts(tmp_path_factory):
             mp.setenv(key, value)
         # every model upstream, and the tests of the revenue layer only (bridge identities, keys, unit tests)
         result = run_dbt(["build", "--select", "+rpt_revenue_retention_by_month",
-                                     "--exclude", "resource_type:test,path:models/staging",
-                                     "resource_type:test,path:models/intermediate/core",
-                                     "--indirect-selection", "cautious", *common])
+                          "--exclude", "resource_type:test,path:models/staging",
+                          "resource_type:test,path:models/intermediate/core",
+                          "--indirect-selection", "cautious", *common])
     assert result.exception is None, result.exception
     failing = {r.node.name: str(r.status) for r in result.result.results if str(r.status) not in ("pass", "success")}
     assert result.success and not failing, failing

@@ -88,7 +88,7 @@ class WarehouseWorld:
 
         with _environment(self.dbt_env):
             return run_dbt([*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-                                       "--target-path", str(self.settings.var_dir / "dbt_target"), "--quiet"])
+                            "--target-path", str(self.settings.var_dir / "dbt_target"), "--quiet"])
 
 
 def build_warehouse_world(base_dir: Path, engine: str, warehouse_url: str = "") -> WarehouseWorld:
@@ -124,7 +124,7 @@ def build_warehouse_world(base_dir: Path, engine: str, warehouse_url: str = "") 
     )
     with _environment(dbt_env):
         run = run_dbt(["build", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-                                  "--target-path", str(var_dir / "dbt_target"), "--quiet"])
+                       "--target-path", str(var_dir / "dbt_target"), "--quiet"])
     if run.exception is not None:
         raise RuntimeError(f"dbt crashed building the {engine} warehouse world: {run.exception}")
     world.dbt_statuses = {r.node.name: str(r.status) for r in run.result.results}
