@@ -66,11 +66,7 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     An async generator (issue 8): opening a session does no I/O, so only the closing step goes to a worker thread,
     where a sync dependency costs a thread hop on the way in and another on the way out.
     """
-    session: Session = request.app.state.sessionmaker()
-    audit_keys = getattr(request.app.state, "audit_keys", None)
-    if audit_keys is None:  # the app's own audit keys seal what its requests write (EZ360_AUDIT_KEY)
-        audit_keys = request.app.state.audit_keys = audit_trail.keys_from(request.app.state.settings)
-    session.info[audit_trail.KEYS_INFO] = audit_keys
+    session = open_session(request)
     function_stack = request.scope.get("fastapi_function_astack")
     if function_stack is not None:
         function_stack.push_async_exit(_commit_before_response(session))
@@ -83,6 +79,16 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
             await run_in_threadpool(_end, session)
         else:
             session.close()  # committed: no connection held, nothing to send
+
+
+def open_session(request: Request) -> Session:
+    """A database session for one request, sealing what it writes with the app's own audit keys (EZ360_AUDIT_KEY)."""
+    session: Session = request.app.state.sessionmaker()
+    audit_keys = getattr(request.app.state, "audit_keys", None)
+    if audit_keys is None:
+        audit_keys = request.app.state.audit_keys = audit_trail.keys_from(request.app.state.settings)
+    session.info[audit_trail.KEYS_INFO] = audit_keys
+    return session
 
 
 def _end(session: Session) -> None:
@@ -217,9 +223,13 @@ def require(permission: str) -> Callable[..., Principal]:
     allowed("owner", permission)  # fails at import time for a permission missing from the matrix
 
     async def dependency(principal: Principal = Depends(company_principal)) -> Principal:  # no I/O: no thread
-        if not allowed(principal.role, permission):
-            raise HTTPException(403, f"your role ({principal.role}) may not {permission.replace(':', ' ')}")
-        return principal
+        return check_permission(principal, permission)
 
     dependency.permission = permission  # read by the permission-matrix test
     return dependency
+
+
+def check_permission(principal: Principal, permission: str) -> Principal:
+    if not allowed(principal.role, permission):
+        raise HTTPException(403, f"your role ({principal.role}) may not {permission.replace(':', ' ')}")
+    return principal

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import HTTPException, Query
-from sqlalchemy import Date, DateTime, Select, and_, or_
+from sqlalchemy import Date, DateTime, Select, and_, bindparam, or_
 from sqlalchemy.orm import Session
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
@@ -59,31 +59,54 @@ def _decode(value, column):
     return value
 
 
-def paginate(db: Session, stmt: Select, model, *, sort: str, cursor: str | None, limit: int) -> tuple[list, str | None]:
+def decode_cursor(cursor: str | None, sort: str, model) -> tuple | None:
+    """(last sort value, last id) of a cursor listed with `sort`, checked like any input; None for the first page."""
+    if not cursor:
+        return None
+    try:
+        cursor_sort, last_value, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if cursor_sort != sort or not isinstance(last_id, int):
+            raise ValueError
+        return _decode(last_value, getattr(model, sort.lstrip("-"))), last_id
+    except (ValueError, TypeError, OverflowError, binascii.Error):
+        raise HTTPException(400, "invalid cursor: pass the next_cursor of a page listed with the same sort") \
+            from None
+
+
+def keyset(stmt: Select, model, sort: str, after) -> Select:
+    """`stmt` in `sort` order (ties by id), after `after` = (last value, last id) when given, LIMIT `limit`.
+
+    `after` may be the values themselves or bound parameters (`AFTER`), so that a list can build its statement
+    once per shape and bind the values on each request."""
     desc = sort.startswith("-")
-    key = sort.lstrip("-")
-    column = getattr(model, key)
-    if cursor:
-        try:
-            cursor_sort, last_value, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-            if cursor_sort != sort or not isinstance(last_id, int):
-                raise ValueError
-            last_value = _decode(last_value, column)
-        except (ValueError, TypeError, OverflowError, binascii.Error):
-            raise HTTPException(400, "invalid cursor: pass the next_cursor of a page listed with the same sort") \
-                from None
+    column, ident = getattr(model, sort.lstrip("-")), model.id
+    if after is not None:
+        last_value, last_id = after
         if desc:
-            stmt = stmt.where(or_(column < last_value, and_(column == last_value, model.id < last_id)))
+            stmt = stmt.where(or_(column < last_value, and_(column == last_value, ident < last_id)))
         else:
-            stmt = stmt.where(or_(column > last_value, and_(column == last_value, model.id > last_id)))
-    order = (column.desc(), model.id.desc()) if desc else (column.asc(), model.id.asc())
-    rows = list(db.scalars(stmt.order_by(*order).limit(limit + 1)))
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    last = rows[-1]
-    token = json.dumps([sort, _encode(getattr(last, key)), last.id])
-    return rows, base64.urlsafe_b64encode(token.encode()).decode()
+            stmt = stmt.where(or_(column > last_value, and_(column == last_value, ident > last_id)))
+    order = (column.desc(), ident.desc()) if desc else (column.asc(), ident.asc())
+    return stmt.order_by(*order).limit(bindparam("limit"))
+
+
+AFTER = (bindparam("after_value"), bindparam("after_id"))
+
+
+def next_page(found: list, sort: str, limit: int) -> tuple[list, str | None]:
+    """The page (the first `limit` of the `limit + 1` rows read) and the cursor of the next one, if any."""
+    if len(found) <= limit:
+        return found, None
+    found = found[:limit]
+    last = found[-1]
+    token = json.dumps([sort, _encode(getattr(last, sort.lstrip("-"))), last.id])
+    return found, base64.urlsafe_b64encode(token.encode()).decode()
+
+
+def paginate(db: Session, stmt: Select, model, *, sort: str, cursor: str | None, limit: int) -> tuple[list, str | None]:
+    """One page of ORM objects of `model` in `sort` order after `cursor`, and the next page's cursor."""
+    stmt = keyset(stmt, model, sort, decode_cursor(cursor, sort, model))
+    return next_page(list(db.scalars(stmt, {"limit": limit + 1})), sort, limit)
 
 
 def where_given(stmt: Select, *filters: tuple[object, Callable[[], object]]) -> Select:

@@ -49,6 +49,22 @@ def invoice_lines(db: Session, company_id: int, invoice_ids: list[int]) -> dict[
     return _children(db, InvoiceLine.__table__, "invoice_id", company_id, invoice_ids, "position")
 
 
+_line = InvoiceLine.__table__
+# A listed invoice's lines as `LINE_FIELDS` tuples (a list page unpacks ~150 of them: no whole row, no names)
+LINE_FIELDS = ("invoice_id", "position", "description", "quantity", "unit_price_minor", "discount_percent",
+               "tax_rate_percent", "net_minor", "tax_minor")
+_LISTED_LINES = (select(*(_line.c[name] for name in LINE_FIELDS))
+                 .where(_line.c.company_id == bindparam("company_id"), _line.c.invoice_id.in_(_ids()))
+                 .order_by(_line.c.invoice_id, _line.c.position))
+
+
+def listed_invoice_lines(db: Session, company_id: int, invoice_ids: list[int]) -> list[tuple]:
+    """The lines of a page of invoices, in invoice then line order, as tuples of `LINE_FIELDS`."""
+    if not invoice_ids:
+        return []
+    return db.execute(_LISTED_LINES, {"company_id": company_id, "ids": invoice_ids}).all()
+
+
 def payment_allocations(db: Session, company_id: int, payment_ids: list[int]) -> dict[int, list[Row]]:
     return _children(db, PaymentAllocation.__table__, "payment_id", company_id, payment_ids, "id")
 

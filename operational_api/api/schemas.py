@@ -121,13 +121,26 @@ def to_minor(amount: Decimal, currency: str, loc: tuple, *, allow_zero: bool = F
 _EXPONENTS: dict[str, int] = {}
 
 
-def money(minor: int, currency: str) -> Decimal:
-    """`from_minor` for the answers' hot path (a 50-invoice page converts ~600 amounts): an integer scaled by a
-    power of ten is already exact at the currency's decimals, so the quantize step is left out."""
+def _exponent(currency: str) -> int:
     exp = _EXPONENTS.get(currency)
     if exp is None:
         exp = _EXPONENTS[currency] = from_minor(0, currency).as_tuple().exponent * -1  # unknown currency: raises
-    return Decimal(minor).scaleb(-exp)
+    return exp
+
+
+def money(minor: int, currency: str) -> Decimal:
+    """`from_minor` for the answers' hot path (a 50-invoice page converts ~600 amounts): an integer scaled by a
+    power of ten is already exact at the currency's decimals, so the quantize step is left out."""
+    return Decimal(minor).scaleb(-_exponent(currency))
+
+
+def money_text(minor: int, currency: str) -> str:
+    """`str(money(minor, currency))` without the Decimal: the amount as a list page writes it ("-0.05", "1200")."""
+    exp = _exponent(currency)
+    if exp == 0:
+        return str(minor)
+    units, cents = divmod(abs(minor), 10**exp)
+    return f"{'-' if minor < 0 else ''}{units}.{cents:0{exp}d}"
 
 
 class Page(BaseModel, Generic[T]):

@@ -40,10 +40,12 @@ class Endpoint:
         return found
 
     def depends_on(self, function) -> bool:
+        """Whether `function` is in the route's dependency tree, or is called by a dependency that says so
+        (`operational_api.api.reads.page_reader` runs `company_principal` inside its own worker-thread call)."""
         stack = [self.dependant]
         while stack:
             dep = stack.pop()
-            if dep.call is function:
+            if dep.call is function or function in getattr(dep.call, "calls", ()):
                 return True
             stack.extend(dep.dependencies)
         return False
