@@ -62,7 +62,7 @@ def listed_invoice_lines(db: Session, company_id: int, invoice_ids: list[int]) -
     """The lines of a page of invoices, in invoice then line order, as tuples of `LINE_FIELDS`."""
     if not invoice_ids:
         return []
-    return db.execute(_LISTED_LINES, {"company_id": company_id, "ids": invoice_ids}).all()
+    return db.connection().execute(_LISTED_LINES, {"company_id": company_id, "ids": invoice_ids}).all()
 
 
 def payment_allocations(db: Session, company_id: int, payment_ids: list[int]) -> dict[int, list[Row]]:

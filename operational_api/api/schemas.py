@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
@@ -136,11 +137,27 @@ def money(minor: int, currency: str) -> Decimal:
 
 def money_text(minor: int, currency: str) -> str:
     """`str(money(minor, currency))` without the Decimal: the amount as a list page writes it ("-0.05", "1200")."""
-    exp = _exponent(currency)
-    if exp == 0:
-        return str(minor)
-    units, cents = divmod(abs(minor), 10**exp)
-    return f"{'-' if minor < 0 else ''}{units}.{cents:0{exp}d}"
+    return money_formatter(currency)(minor)
+
+
+_FORMATTERS: dict[str, Callable[[int], str]] = {}
+
+
+def money_formatter(currency: str) -> Callable[[int], str]:
+    """`money_text` for one currency, looked up once for all of an invoice's amounts (~600 on a list page)."""
+    found = _FORMATTERS.get(currency)
+    if found is None:
+        exp = _exponent(currency)
+        if exp == 0:
+            found = str
+        else:
+            pattern, scale = f"%d.%0{exp}d", 10**exp
+
+            def found(minor: int) -> str:
+                return pattern % divmod(minor, scale) if minor >= 0 else "-" + pattern % divmod(-minor, scale)
+
+        _FORMATTERS[currency] = found
+    return found
 
 
 class Page(BaseModel, Generic[T]):

@@ -19,7 +19,7 @@ from operational_api.api.listing import AFTER, Cursor, Limit, decode_cursor, key
 from operational_api.api.reads import PageReader, page_reader
 from operational_api.api.routers.auth import send_soon
 from operational_api.api.routers.clients import DELETED_QUERY, Deleted, filter_deleted
-from operational_api.api.schemas import Amount, BusinessDate, Page, Text, Timestamp, money, money_text, to_minor
+from operational_api.api.schemas import Amount, BusinessDate, Page, Text, Timestamp, money, money_formatter, to_minor
 from operational_api.db.models import Client, CreditNote, Invoice, Project
 from operational_api.services import billing, invoicing
 
@@ -197,7 +197,9 @@ async def list_invoices(reader: PageReader = Depends(page_reader("invoices:read"
         params["after_value"], params["after_id"] = after
 
     def page(db, principal) -> Response:
-        rows, nxt = next_page(db.execute(stmt, {**params, "company_id": principal.company_id}).all(), sort, limit)
+        # Core statements on the session's connection: the ORM's execution layer has nothing to do for them
+        found = db.connection().execute(stmt, {**params, "company_id": principal.company_id}).all()
+        rows, nxt = next_page(found, sort, limit)
         lines = pages.listed_invoice_lines(db, principal.company_id, [r[0] for r in rows])
         return json_page({"items": listed_invoices(rows, lines, today), "next_cursor": nxt})
 
@@ -247,17 +249,18 @@ def listed_invoices(rows, lines, today: date) -> list[dict]:
     for (id_, number, status, client_id, project_id, cur, issue_date, due_date, subtotal, tax, total, paid,
          credited, notes, sent_at, created_at, updated_at, created_by_id, updated_by_id, deleted_at) in rows:
         overdue = status in invoicing.OPEN_STATES and due_date is not None and due_date < today
+        text = money_formatter(cur)
         items.append({
             "id": id_, "number": number, "status": status, "client_id": client_id, "project_id": project_id,
-            "currency": cur, "issue_date": issue_date, "due_date": due_date, "subtotal": money_text(subtotal, cur),
-            "tax": money_text(tax, cur), "total": money_text(total, cur), "amount_paid": money_text(paid, cur),
-            "credited": money_text(credited, cur), "amount_due": money_text(total - paid - credited, cur),
-            "is_overdue": overdue, "days_overdue": (today - due_date).days if overdue else 0, "notes": notes,
-            "sent_at": utc(sent_at), "created_at": utc(created_at), "updated_at": utc(updated_at),
-            "created_by_id": created_by_id, "updated_by_id": updated_by_id, "deleted_at": utc(deleted_at),
+            "currency": cur, "issue_date": issue_date, "due_date": due_date, "subtotal": text(subtotal),
+            "tax": text(tax), "total": text(total), "amount_paid": text(paid), "credited": text(credited),
+            "amount_due": text(total - paid - credited), "is_overdue": overdue,
+            "days_overdue": (today - due_date).days if overdue else 0, "notes": notes, "sent_at": utc(sent_at),
+            "created_at": utc(created_at), "updated_at": utc(updated_at), "created_by_id": created_by_id,
+            "updated_by_id": updated_by_id, "deleted_at": utc(deleted_at),
             "lines": [{"position": position, "description": description, "quantity": quantity,
-                       "unit_price": money_text(unit_price, cur), "discount_percent": discount,
-                       "tax_rate_percent": tax_rate, "net": money_text(net, cur), "tax": money_text(line_tax, cur)}
+                       "unit_price": text(unit_price), "discount_percent": discount, "tax_rate_percent": tax_rate,
+                       "net": text(net), "tax": text(line_tax)}
                       for position, description, quantity, unit_price, discount, tax_rate, net, line_tax
                       in by_invoice.get(id_, ())],
         })
