@@ -90,6 +90,34 @@ def test_partial_payment_overpayment_credit_and_refund_keep_every_cent(api):
     assert sum(Decimal(v) for v in balances.values()) == 0
 
 
+def test_listed_payments_read_exactly_as_each_payment_and_page_with_filters(api):
+    """The payment list reads plain rows in its own worker-thread call (issue 8): each listed payment, with its
+    allocations, refunds and credit, must read as the payment's own answer; filters and the cursor still apply."""
+    invoice = _invoice(api, {"description": "Work", "quantity": 1, "unit_price": "100"})
+    made = []
+    for amount, method, day in (("40", "bank", "2026-04-02"), ("80", "card", "2026-04-03"), ("5", "cash", "2026-04-04")):
+        allocations = [{"invoice_id": invoice["id"], "amount": amount}] if method == "bank" else []
+        answer = api.call("POST", "/payments", json={"client_id": api.client_id, "method": method, "amount": amount,
+                                                     "received_on": day, "allocations": allocations})
+        assert answer.status_code == 201, answer.text
+        made.append(answer.json()["id"])
+    assert api.call("POST", f"/payments/{made[1]}/refunds", json={"amount": "30"}).status_code == 201
+    first = api.call("GET", "/payments", params={"limit": 2}).json()
+    second = api.call("GET", "/payments", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert second["next_cursor"] is None
+    listed = first["items"] + second["items"]
+    assert [p["id"] for p in listed] == made[::-1]  # newest received first
+    for item in listed:
+        assert item == api.call("GET", f"/payments/{item['id']}").json()
+    refunded = next(p for p in listed if p["id"] == made[1])
+    assert (refunded["refunded"], refunded["unapplied_credit"]) == ("30.00", "50.00")
+    by_method = api.call("GET", "/payments", params={"method": "card"}).json()["items"]
+    assert [p["id"] for p in by_method] == [made[1]]
+    since = api.call("GET", "/payments", params={"from": "2026-04-03", "sort": "amount_minor"}).json()["items"]
+    assert [p["amount"] for p in since] == ["5.00", "80.00"]
+    assert api.call("GET", "/payments", params={"cursor": "not-a-cursor"}).status_code == 400
+
+
 def test_client_credit_is_applied_to_a_later_invoice(api):
     payment = api.call("POST", "/payments", json={"client_id": api.client_id, "method": "cash", "amount": "50",
                                                   "received_on": "2026-03-01"}).json()

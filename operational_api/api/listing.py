@@ -12,10 +12,11 @@ import binascii
 import json
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import HTTPException, Query
-from sqlalchemy import Date, DateTime, Select, and_, bindparam, or_
+from sqlalchemy import ColumnElement, Date, DateTime, Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
@@ -101,6 +102,38 @@ def next_page(found: list, sort: str, limit: int) -> tuple[list, str | None]:
     last = found[-1]
     token = json.dumps([sort, _encode(getattr(last, sort.lstrip("-"))), last.id])
     return found, base64.urlsafe_b64encode(token.encode()).decode()
+
+
+class CompanyList:
+    """A company list read as plain rows of some of `model`'s columns, its statement built once per shape of
+    request (sort, first page or not, which conditions apply) with every value bound: SQLAlchemy then keys and
+    compiles it once, where a statement built per request cost a tenth of a list request's CPU (issue 8).
+
+    `conditions` name each filter's condition, written with bound parameters; `page` takes the values of those
+    that apply (None: not given), plus any other bound values they use."""
+
+    def __init__(self, model, columns: tuple[str, ...], conditions: dict[str, ColumnElement]):
+        self.model, self.conditions = model, conditions
+        self.columns = [model.__table__.c[name] for name in columns]
+        self._statement = lru_cache(maxsize=512)(self._build)
+
+    def _build(self, sort: str, after: bool, given: tuple[str, ...]) -> Select:
+        stmt = select(*self.columns).where(self.model.company_id == bindparam("company_id"))
+        stmt = stmt.where(*(self.conditions[name] for name in given))
+        return keyset(stmt, self.model, sort, AFTER if after else None)
+
+    def page(self, db: Session, company_id: int, *, sort: str, cursor: str | None, limit: int,
+             filters: dict[str, object], **values: object) -> tuple[list, str | None]:
+        """(rows, next cursor). Call `decode_cursor` first where a bad cursor must answer before other work."""
+        after = decode_cursor(cursor, sort, self.model)
+        given = tuple(name for name, value in filters.items() if value is not None)
+        params = {name: filters[name] for name in given}
+        params.update(values, company_id=company_id, limit=limit + 1)
+        if after is not None:
+            params["after_value"], params["after_id"] = after
+        # Core rows on the session's connection: the ORM's execution layer has nothing to do for them
+        found = db.connection().execute(self._statement(sort, after is not None, given), params).all()
+        return next_page(found, sort, limit)
 
 
 def paginate(db: Session, stmt: Select, model, *, sort: str, cursor: str | None, limit: int) -> tuple[list, str | None]:

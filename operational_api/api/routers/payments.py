@@ -8,10 +8,13 @@ from typing import Literal
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import bindparam
+from sqlalchemy.orm import Session
 
 from operational_api.api import pages
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
-from operational_api.api.listing import Cursor, Limit, paginate, sort_query, where_given
+from operational_api.api.listing import CompanyList, Cursor, Limit, decode_cursor, paginate, sort_query
+from operational_api.api.reads import PageReader, page_reader
 from operational_api.api.schemas import Amount, BusinessDate, Page, Text, Timestamp, money, to_minor
 from operational_api.db.models import Client, Invoice, Payment, Refund
 from operational_api.services import payments
@@ -121,17 +124,17 @@ def payment_out(p, allocations, refunded_minor: int) -> dict:
     }
 
 
-def page_out(ctx: Ctx, rows: list) -> list[dict]:
+def page_out(db: Session, company_id: int, rows: list) -> list[dict]:
     """Payments with their allocations and refunds: two queries for the whole page."""
     ids = [p.id for p in rows]
-    allocations = pages.payment_allocations(ctx.db, ctx.company.id, ids)
-    refunded = pages.refunded(ctx.db, ctx.company.id, ids)
+    allocations = pages.payment_allocations(db, company_id, ids)
+    refunded = pages.refunded(db, company_id, ids)
     return [payment_out(p, allocations.get(p.id, ()), refunded.get(p.id, 0)) for p in rows]
 
 
 def out(ctx: Ctx, p: Payment) -> dict:
     ctx.db.flush()  # after a write: the allocations just added are read by a plain select (no autoflush)
-    return page_out(ctx, [p])[0]
+    return page_out(ctx.db, ctx.company.id, [p])[0]
 
 
 def _today() -> date:
@@ -145,23 +148,35 @@ def _allocations(ctx: Ctx, items: list[AllocationIn], currency: str) -> list[pay
 
 
 @router.get("", response_model=Page[PaymentOut], summary="List payments")
-def list_payments(ctx: Ctx = Depends(company_ctx("payments:read")), limit: Limit = 50, cursor: Cursor = None,
-                  sort: str = sort_query(["id", "received_on", "amount_minor", "created_at"], "-received_on"),
-                  client_id: int | None = Query(None, ge=1, le=2**31 - 1), method: Method | None = None,
-                  currency: Text(3) | None = None, date_from: date | None = Query(None, alias="from"),
-                  date_to: date | None = Query(None, alias="to"), stripe_charge_id: Text(60) | None = None):
-    stmt = ctx.scoped.select(Payment)
-    stmt = where_given(
-        stmt,
-        (client_id, lambda: Payment.client_id == client_id),
-        (method, lambda: Payment.method == method),
-        (currency, lambda: Payment.currency == (currency or "").upper()),
-        (date_from, lambda: Payment.received_on >= date_from),
-        (date_to, lambda: Payment.received_on <= date_to),
-        (stripe_charge_id, lambda: Payment.stripe_charge_id == stripe_charge_id),
-    )
-    rows, nxt = paginate(ctx.db, stmt, Payment, sort=sort, cursor=cursor, limit=limit)
-    return {"items": page_out(ctx, rows), "next_cursor": nxt}
+async def list_payments(reader: PageReader = Depends(page_reader("payments:read")), limit: Limit = 50,
+                        cursor: Cursor = None,
+                        sort: str = sort_query(["id", "received_on", "amount_minor", "created_at"], "-received_on"),
+                        client_id: int | None = Query(None, ge=1, le=2**31 - 1), method: Method | None = None,
+                        currency: Text(3) | None = None, date_from: date | None = Query(None, alias="from"),
+                        date_to: date | None = Query(None, alias="to"),
+                        stripe_charge_id: Text(60) | None = None):
+    decode_cursor(cursor, sort, Payment)  # a bad cursor answers 400 before any database work
+    filters = {"client_id": client_id, "method": method, "currency": currency.upper() if currency else None,
+               "date_from": date_from, "date_to": date_to, "stripe_charge_id": stripe_charge_id}
+
+    def page(db, principal) -> dict:
+        rows, nxt = _LIST.page(db, principal.company_id, sort=sort, cursor=cursor, limit=limit, filters=filters)
+        return {"items": page_out(db, principal.company_id, rows), "next_cursor": nxt}
+
+    return await reader.run(page)
+
+
+# What a listed payment shows, read as plain rows (no ORM object per payment for a read-only page)
+_LIST = CompanyList(Payment, (
+    "id", "client_id", "method", "currency", "amount_minor", "received_on", "reference", "stripe_payment_intent_id",
+    "stripe_charge_id", "created_at", "created_by_id"), {
+    "client_id": Payment.client_id == bindparam("client_id"),
+    "method": Payment.method == bindparam("method"),
+    "currency": Payment.currency == bindparam("currency"),
+    "date_from": Payment.received_on >= bindparam("date_from"),
+    "date_to": Payment.received_on <= bindparam("date_to"),
+    "stripe_charge_id": Payment.stripe_charge_id == bindparam("stripe_charge_id"),
+})
 
 
 @router.post("", response_model=PaymentOut, status_code=201, summary="Record a payment and allocate it")
