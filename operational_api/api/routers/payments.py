@@ -6,13 +6,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import bindparam
 from sqlalchemy.orm import Session
 
 from operational_api.api import pages
 from operational_api.api.deps import Ctx, RowId, company_ctx, company_router
+from operational_api.api.fast_json import json_page, utc
 from operational_api.api.listing import CompanyList, Cursor, Limit, decode_cursor, paginate, sort_query
 from operational_api.api.reads import PageReader, page_reader
 from operational_api.api.schemas import Amount, BusinessDate, Page, Text, Timestamp, money, to_minor
@@ -107,8 +108,9 @@ def refund_out(r: Refund) -> RefundOut:
                      created_at=r.created_at, created_by_id=r.created_by_id)
 
 
-def payment_out(p, allocations, refunded_minor: int) -> dict:
-    """A payment with its allocations, as the API shows it."""
+def payment_out(p, allocations, refunded_minor: int, at=lambda t: t) -> dict:
+    """A payment with its allocations, as the API shows it (FastAPI validates it against `PaymentOut`; a list page
+    writes it with `fast_json`, `at` then puts the time in UTC)."""
     cur = p.currency
     allocated = sum(a.amount_minor for a in allocations)
     return {
@@ -120,16 +122,16 @@ def payment_out(p, allocations, refunded_minor: int) -> dict:
         "stripe_payment_intent_id": p.stripe_payment_intent_id, "stripe_charge_id": p.stripe_charge_id,
         "allocations": [{"id": a.id, "invoice_id": a.invoice_id, "amount": money(a.amount_minor, cur),
                          "refund_id": a.refund_id} for a in allocations],
-        "created_at": p.created_at, "created_by_id": p.created_by_id,
+        "created_at": at(p.created_at), "created_by_id": p.created_by_id,
     }
 
 
-def page_out(db: Session, company_id: int, rows: list) -> list[dict]:
+def page_out(db: Session, company_id: int, rows: list, at=lambda t: t) -> list[dict]:
     """Payments with their allocations and refunds: two queries for the whole page."""
     ids = [p.id for p in rows]
     allocations = pages.payment_allocations(db, company_id, ids)
     refunded = pages.refunded(db, company_id, ids)
-    return [payment_out(p, allocations.get(p.id, ()), refunded.get(p.id, 0)) for p in rows]
+    return [payment_out(p, allocations.get(p.id, ()), refunded.get(p.id, 0), at) for p in rows]
 
 
 def out(ctx: Ctx, p: Payment) -> dict:
@@ -159,9 +161,9 @@ async def list_payments(reader: PageReader = Depends(page_reader("payments:read"
     filters = {"client_id": client_id, "method": method, "currency": currency.upper() if currency else None,
                "date_from": date_from, "date_to": date_to, "stripe_charge_id": stripe_charge_id}
 
-    def page(db, principal) -> dict:
+    def page(db, principal) -> Response:
         rows, nxt = _LIST.page(db, principal.company_id, sort=sort, cursor=cursor, limit=limit, filters=filters)
-        return {"items": page_out(db, principal.company_id, rows), "next_cursor": nxt}
+        return json_page({"items": page_out(db, principal.company_id, rows, utc), "next_cursor": nxt})
 
     return await reader.run(page)
 
