@@ -8,6 +8,10 @@ does no I/O on the event loop, and runs the same authentication (`company_princi
 membership, two-factor rules) and the same permission check as every other company route, then the page's
 queries, all in ONE worker-thread call on one database session. The session is closed, never committed: a page
 writes nothing (the session's idle-deadline touch commits itself, as on every route).
+
+The query parameters (and a list's cursor) are therefore checked before the caller is: a malformed one answers
+422 (400 for the cursor) to anyone, as `company_id_in_range` does for the path. Neither answer reads the
+database, so neither says whether the company or any record exists.
 """
 
 from __future__ import annotations
