@@ -95,7 +95,8 @@ def test_listed_payments_read_exactly_as_each_payment_and_page_with_filters(api)
     allocations, refunds and credit, must read as the payment's own answer; filters and the cursor still apply."""
     invoice = _invoice(api, {"description": "Work", "quantity": 1, "unit_price": "100"})
     made = []
-    for amount, method, day in (("40", "bank", "2026-04-02"), ("80", "card", "2026-04-03"), ("5", "cash", "2026-04-04")):
+    for amount, method, day in (("40", "bank", "2026-04-02"), ("80", "card", "2026-04-03"),
+                                ("5", "cash", "2026-04-04")):
         allocations = [{"invoice_id": invoice["id"], "amount": amount}] if method == "bank" else []
         answer = api.call("POST", "/payments", json={"client_id": api.client_id, "method": method, "amount": amount,
                                                      "received_on": day, "allocations": allocations})

@@ -224,7 +224,13 @@ class Workbench:
         return self.page.locator(".st-key-queue").get_by_test_id("stCaptionContainer")
 
     def queue_row(self, item_key: str) -> dict[str, str]:
-        header, *rows = grid_rows(self.page.locator(".st-key-queue").get_by_test_id("stDataFrame"))
+        from playwright.sync_api import expect
+
+        queue = self.page.locator(".st-key-queue")
+        # The caption follows a rerun at once; the grid redraws after it (CI once read the rows of the grid from
+        # before a filter, under load): wait until the grid shows the item, then read it.
+        expect(queue.locator('[data-testid^="glide-cell-"]').filter(has_text=item_key)).to_have_count(1)
+        header, *rows = grid_rows(queue.get_by_test_id("stDataFrame"))
         found = [dict(zip(header, row, strict=True)) for row in rows if row[header.index("Item")] == item_key]
         assert len(found) == 1, (item_key, rows)
         return found[0]
