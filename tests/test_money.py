@@ -54,5 +54,5 @@ def test_minor_units_round_trip_through_decimal(minor, currency):
 @given(st.integers(min_value=-10**15, max_value=10**15), st.sampled_from(sorted(CURRENCY_EXPONENTS)))
 def test_a_list_page_writes_each_amount_as_the_exact_decimal_the_invoice_answer_shows(minor, currency):
     """The invoice list formats amounts as text itself (issue 8); it must read as the model's Decimal does."""
-    from operational_api.api.schemas import money, money_text
-    assert money_text(minor, currency) == str(money(minor, currency)) == str(from_minor(minor, currency))
+    from operational_api.api.schemas import money, money_formatter
+    assert money_formatter(currency)(minor) == str(money(minor, currency)) == str(from_minor(minor, currency))

@@ -124,7 +124,7 @@ class CompanyList:
 
     def page(self, db: Session, company_id: int, *, sort: str, cursor: str | None, limit: int,
              filters: dict[str, object], **values: object) -> tuple[list, str | None]:
-        """(rows, next cursor). Call `decode_cursor` first where a bad cursor must answer before other work."""
+        """(rows, next cursor); a bad cursor answers 400."""
         after = decode_cursor(cursor, sort, self.model)
         given = tuple(name for name, value in filters.items() if value is not None)
         params = {name: filters[name] for name in given}

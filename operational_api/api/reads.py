@@ -9,9 +9,9 @@ membership, two-factor rules) and the same permission check as every other compa
 queries, all in ONE worker-thread call on one database session. The session is closed, never committed: a page
 writes nothing (the session's idle-deadline touch commits itself, as on every route).
 
-The query parameters (and a list's cursor) are therefore checked before the caller is: a malformed one answers
-422 (400 for the cursor) to anyone, as `company_id_in_range` does for the path. Neither answer reads the
-database, so neither says whether the company or any record exists.
+FastAPI therefore checks the query parameters before the caller: a malformed one answers 422 to anyone, as
+`company_id_in_range` does for the path. That answer reads nothing from the database, so it says nothing of
+whether the company or any record exists. A list's cursor is decoded with the page, after authentication.
 """
 
 from __future__ import annotations

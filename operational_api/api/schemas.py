@@ -135,16 +135,12 @@ def money(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-_exponent(currency))
 
 
-def money_text(minor: int, currency: str) -> str:
-    """`str(money(minor, currency))` without the Decimal: the amount as a list page writes it ("-0.05", "1200")."""
-    return money_formatter(currency)(minor)
-
-
 _FORMATTERS: dict[str, Callable[[int], str]] = {}
 
 
 def money_formatter(currency: str) -> Callable[[int], str]:
-    """`money_text` for one currency, looked up once for all of an invoice's amounts (~600 on a list page)."""
+    """`str(money(minor, currency))` without the Decimal, as a list page writes amounts ("-0.05", "1200"): one
+    function per currency, looked up once for all of an invoice's amounts (~600 on a list page)."""
     found = _FORMATTERS.get(currency)
     if found is None:
         exp = _exponent(currency)
