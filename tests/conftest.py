@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from operational_api.db import schema
+from tests.support.migrated import migrate
 from tests.support.postgres import temporary_database
 
 # Every test that must hold on both ops DB engines takes `ops_db` (migrated) or `empty_ops_db` (no schema yet).
@@ -26,9 +26,8 @@ def empty_ops_db(request, tmp_path) -> str:
 
 @pytest.fixture
 def ops_db(empty_ops_db) -> str:
-    """The ops DB on each engine, migrated to head."""
-    schema.upgrade(empty_ops_db)
-    return empty_ops_db
+    """The ops DB on each engine at the latest schema (a copy of this process's one migration: support/migrated.py)."""
+    return migrate(empty_ops_db)
 
 
 # --- One demo universe per warehouse engine and session, ingested and built by dbt (warehouse issue 10).

@@ -9,17 +9,17 @@ from fastapi.testclient import TestClient
 
 from ez360.core.settings import Settings
 from operational_api.app import create_app
-from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.security.tokens import issue_token, revoke_token
 from operational_api.services import companies
 from operational_api.services.errors import ValidationFailed
+from tests.support.migrated import migrate
 
 
 @pytest.fixture
 def world(tmp_path):
     url = f"sqlite:///{tmp_path / 'ops.sqlite3'}"
-    schema.upgrade(url)
+    migrate(url)
     engine = make_engine(url)
     tokens = {}
     with make_sessionmaker(engine)() as s, s.begin():

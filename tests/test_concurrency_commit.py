@@ -28,8 +28,8 @@ CREATE CONSTRAINT TRIGGER test_fail_at_commit AFTER INSERT ON clients
 
 @pytest.fixture
 def world(postgres_url):
-    from operational_api.db import schema
-    schema.upgrade(postgres_url)
+    from tests.support.migrated import migrate
+    migrate(postgres_url)
     world = build_api_world(postgres_url)
     with session_scope(postgres_url) as s, s.begin():
         s.execute(text(FAIL_AT_COMMIT))

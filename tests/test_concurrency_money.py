@@ -29,11 +29,11 @@ from sqlalchemy import text
 
 from ez360.core.settings import Settings
 from operational_api.app import create_app
-from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.security.tokens import issue_token
 from operational_api.services import companies
 from tests.support.live_server import serve_app
+from tests.support.migrated import migrate
 from tests.support.postgres import temporary_database
 
 pytestmark = pytest.mark.postgres
@@ -79,7 +79,7 @@ class Books:
 @pytest.fixture(scope="module")
 def books():
     with temporary_database("ez360_conc") as url:
-        schema.upgrade(url)
+        migrate(url)
         engine = make_engine(url)
         with make_sessionmaker(engine)() as s, s.begin():
             acme = companies.create_company(s, slug="acme", name="Acme", base_currency="USD", invoice_prefix="ACM",

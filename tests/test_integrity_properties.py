@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from ez360.core.money import CURRENCY_EXPONENTS, allocate, from_minor, to_minor
-from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.db.models import JournalLine
 from operational_api.services import companies, invoicing, payments, records, validation
 from operational_api.services.errors import ValidationFailed
+from tests.support.migrated import migrate
 
 currencies = st.sampled_from(sorted(CURRENCY_EXPONENTS))
 minor_amounts = st.integers(min_value=0, max_value=validation.MAX_MINOR)
@@ -67,7 +67,7 @@ def test_invoice_line_amounts_are_exact_half_up_roundings(items):
 @pytest.fixture(scope="module")
 def books(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('props') / 'ops.sqlite3'}"
-    schema.upgrade(url)
+    migrate(url)
     engine = make_engine(url)
     yield make_sessionmaker(engine)
     engine.dispose()

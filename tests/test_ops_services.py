@@ -14,12 +14,13 @@ from operational_api.db.models import JournalEntry, JournalLine
 from operational_api.services import companies, invoicing, payments, records
 from operational_api.services.errors import Conflict, ValidationFailed
 from operational_api.services.ledger import Leg, post_entry
+from tests.support.migrated import migrate
 
 
 @pytest.fixture
 def session(tmp_path):
     url = f"sqlite:///{tmp_path / 'ops.sqlite3'}"
-    schema.upgrade(url)
+    migrate(url)
     engine = make_engine(url)
     with make_sessionmaker(engine)() as s:
         yield s
@@ -134,3 +135,46 @@ def test_migrations_upgrade_and_downgrade_on_both_databases(empty_ops_db):
     schema.downgrade(url, "base")
     assert "invoices" not in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def _schema_of(url: str) -> dict:
+    """Everything a migration defines, as the database reports it: tables, columns, indexes, constraints, the
+    Alembic revision, and the triggers and functions (the money rules)."""
+    engine = make_engine(url)
+    try:
+        found = inspect(engine)
+        tables = {t: {"columns": [(c["name"], str(c["type"]), c["nullable"]) for c in found.get_columns(t)],
+                      "indexes": sorted(str(sorted(i.items())) for i in found.get_indexes(t)),
+                      "checks": sorted(c["sqltext"] for c in found.get_check_constraints(t)),
+                      "foreign_keys": sorted(str(sorted(k.items())) for k in found.get_foreign_keys(t))}
+                  for t in found.get_table_names()}
+        with engine.connect() as conn:
+            revisions = sorted(conn.exec_driver_sql("select version_num from alembic_version").scalars())
+            if engine.dialect.name == "sqlite":
+                code = sorted(conn.exec_driver_sql("select name, sql from sqlite_master where type = 'trigger'").all())
+            else:
+                code = sorted(conn.exec_driver_sql(
+                    "select tgname, pg_get_triggerdef(oid) from pg_trigger where not tgisinternal "
+                    "union all select proname, prosrc from pg_proc where pronamespace = 'public'::regnamespace").all())
+        return {"tables": tables, "revisions": revisions, "code": code}
+    finally:
+        engine.dispose()
+
+
+def test_a_test_database_cloned_from_the_template_is_what_the_migrations_give(empty_ops_db, tmp_path):
+    """tests/support/migrated.py hands tests a copy of one migration per process: the copy must be the schema
+    `schema.upgrade` writes, on each engine."""
+    from tests.support.migrated import migrate
+    from tests.support.postgres import temporary_database
+
+    cloned = _schema_of(migrate(empty_ops_db))
+    if empty_ops_db.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'upgraded.sqlite3'}"
+        schema.upgrade(url)
+        upgraded = _schema_of(url)
+    else:
+        with temporary_database() as url:
+            schema.upgrade(url)
+            upgraded = _schema_of(url)
+    assert len(cloned["tables"]) > 20 and cloned["code"], "the migrations create tables and triggers"
+    assert cloned == upgraded

@@ -21,12 +21,12 @@ from typer.testing import CliRunner
 from ez360.cli.app import app
 from ez360.core.health import HealthStore
 from ez360.core.published import snapshot_path
-from operational_api.db import schema
 from pipelines.definitions import build_definitions
 from pipelines.lock import PipelineBusy, run_lock
 from pipelines.monitoring import record_failed_runs, stale_data_sensor
 from pipelines.resources import Ez360Resource
 from pipelines.run import prepare_dagster_home, run_pipeline
+from tests.support.migrated import migrate
 from tests.support.platform import configure, free_port
 from tests.support.security_world import smtp_server
 from tests.support.webhook import Webhook
@@ -51,7 +51,7 @@ def failed_scheduled_run(tmp_path_factory):
         settings = configure(mp, var, EZ360_INGEST_MAX_ATTEMPTS="1", EZ360_SMTP_PORT=str(smtp_port),
                              EZ360_ALERT_EMAIL_TO=ALERTS_TO, EZ360_ALERT_WEBHOOK_URL=hook.url,
                              EZ360_SENTRY_DSN=f"http://publickey@127.0.0.1:{sentry.server_address[1]}/1")
-        schema.upgrade(settings.database_url)
+        migrate(settings.database_url)
         defs = build_definitions(settings)
         resource = Ez360Resource.from_settings(settings)
         instance = dg.DagsterInstance.ephemeral()

@@ -150,12 +150,12 @@ def test_unverified_user_can_ask_for_the_link_again(world):
 def test_demo_users_sign_in_with_the_demo_password_and_owners_are_asked_to_enrol_in_2fa(tmp_path):
     """The demo writes users like this (services.companies, verified, argon2 hash of the demo password)."""
     from ez360.core.settings import Settings
-    from operational_api.db import schema
     from operational_api.services import companies
+    from tests.support.migrated import migrate
     from tests.support.security_world import World, settings_for
 
     url = f"sqlite:///{tmp_path / 'ops.sqlite3'}"
-    schema.upgrade(url)
+    migrate(url)
     demo_password = Settings(_env_file=None).demo_password.get_secret_value()
     engine = make_engine(url)
     with make_sessionmaker(engine)() as db, db.begin():

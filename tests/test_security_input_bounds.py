@@ -9,11 +9,11 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from operational_api.db import schema
 from operational_api.db.models import Invoice
 from operational_api.db.stripe_models import StripeEvent
 from tests.support.integrity import build_api_world, session_scope
 from tests.support.localstripe_server import stripe_event
+from tests.support.migrated import migrate
 from tests.support.postgres import temporary_database
 
 SECRET = "whsec_ez360_tests"  # what build_api_world configures
@@ -23,7 +23,7 @@ SECRET = "whsec_ez360_tests"  # what build_api_world configures
 def api(request, tmp_path_factory):
     """One world per engine for the whole module; a client and a draft invoice to send."""
     def build(url):
-        schema.upgrade(url)
+        migrate(url)
         world = build_api_world(url)
         world.client.raise_server_exceptions = False  # a 500 must show as a 500, not as a test crash
         client = world.call("POST", "/clients", json={"name": "Bounds", "email": "ap@example.org"}).json()

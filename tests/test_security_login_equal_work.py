@@ -7,10 +7,10 @@ import pytest
 from argon2 import PasswordHasher
 from argon2.exceptions import VerifyMismatchError
 
-from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.security import accounts, passwords
 from operational_api.services import companies
+from tests.support.migrated import migrate
 from tests.support.security_world import PASSWORD, settings_for
 
 
@@ -35,7 +35,7 @@ class CountingHasher(PasswordHasher):
 @pytest.fixture(scope="module")
 def accounts_world(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('equal') / 'ops.sqlite3'}"
-    schema.upgrade(url)
+    migrate(url)
     real = passwords.hash_password(PASSWORD)
     engine = make_engine(url)
     sm = make_sessionmaker(engine)

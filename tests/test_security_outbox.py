@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.db.models import utcnow
 from operational_api.db.security_models import EmailOutbox
 from operational_api.security import mail
+from tests.support.migrated import migrate
 from tests.support.security_world import free_port, settings_for, smtp_server
 
 
@@ -95,7 +95,7 @@ def test_the_api_process_retries_the_outbox_by_itself(tmp_path):
     from operational_api.app import create_app
 
     url = f"sqlite:///{tmp_path / 'ops.sqlite3'}"
-    schema.upgrade(url)
+    migrate(url)
     settings = settings_for(url, smtp_port=free_port(), outbox_retry_seconds=1)
     engine = make_engine(url)
     sm = make_sessionmaker(engine)

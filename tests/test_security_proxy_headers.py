@@ -14,9 +14,9 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from ez360.cli.processes import services, start, stop
 from ez360.core.settings import Settings
 from operational_api.app import create_app
-from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.db.security_models import SecurityEvent
+from tests.support.migrated import migrate
 from tests.support.platform import free_port
 from tests.support.security_world import settings_for
 
@@ -27,7 +27,7 @@ LIMITS = {"login_ip_free_attempts": 2, "login_ip_lockout_threshold": 3, "login_d
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('proxy') / 'ops.sqlite3'}"
-    schema.upgrade(url)
+    migrate(url)
     return url
 
 

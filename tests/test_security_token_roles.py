@@ -6,17 +6,17 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, text
 
-from operational_api.db import schema
 from operational_api.db.models import ApiToken, Company, Membership, User
 from operational_api.security.tokens import issue_token
 from operational_api.services import companies
 from tests.support.integrity import build_api_world, session_scope
+from tests.support.migrated import migrate
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('tokens') / 'ops.sqlite3'}"
-    schema.upgrade(url)
+    migrate(url)
     return build_api_world(url)
 
 

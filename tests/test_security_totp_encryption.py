@@ -20,6 +20,7 @@ from operational_api.db.models import User
 from operational_api.db.security_models import UserSecurity
 from operational_api.security import encryption, totp
 from operational_api.services import companies
+from tests.support.migrated import migrate
 from tests.support.security_world import settings_for
 
 OLD_KEY, NEW_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
@@ -50,7 +51,7 @@ def _code(secret: str) -> str:
 def test_a_secret_is_stored_encrypted_and_still_checks_codes(tmp_path, keys, monkeypatch):
     keys(OLD_KEY)
     url = f"sqlite:///{tmp_path / 'ops.sqlite3'}"
-    schema.upgrade(url)
+    migrate(url)
     engine = make_engine(url)
     sm = make_sessionmaker(engine)
     with sm() as s, s.begin():

@@ -38,6 +38,7 @@ from tests.support.localstripe_server import (
     signed_headers,
     stripe_event,
 )
+from tests.support.migrated import migrate
 
 PI, CHARGE = "pi_3Test000000000001", "ch_3Test000000000001"
 
@@ -277,7 +278,7 @@ def test_a_redelivered_event_changes_nothing(db_url):
 
 
 def test_event_ids_and_book_effects_are_unique_in_the_database(db_url):
-    schema.upgrade(db_url)
+    migrate(db_url)
     engine = make_engine(db_url)
     try:
         sessions = make_sessionmaker(engine)

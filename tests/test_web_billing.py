@@ -119,8 +119,8 @@ def test_a_deleted_draft_gives_its_work_back(ops_db):
 
 @pytest.mark.postgres
 def test_two_people_drafting_the_same_work_at_once_bill_it_once(postgres_url):
-    from operational_api.db import schema
-    schema.upgrade(postgres_url)
+    from tests.support.migrated import migrate
+    migrate(postgres_url)
     w = _world(postgres_url)
     barrier, outcomes = threading.Barrier(4), []
 

@@ -16,12 +16,12 @@ from axe_playwright_python.sync_playwright import Axe
 
 from ez360.core.settings import Settings
 from operational_api.app import create_app
-from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.security import passwords
 from operational_api.services import companies
 from tests.support.browser import chromium
 from tests.support.live_server import serve_app
+from tests.support.migrated import migrate
 from tests.support.platform import free_port
 from tests.support.security_world import Codes, smtp_server, token_from
 
@@ -49,7 +49,7 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('web') / 'ops.sqlite3'}"
-    schema.upgrade(url)
+    migrate(url)
     settings = Settings(_env_file=None, database_url=url, smtp_port=free_port(), session_cookie_secure=False)
     app = create_app(settings)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -114,12 +114,12 @@ def build_world(url: str) -> StripeWorld:
     from datetime import date
     from decimal import Decimal
 
-    from operational_api.db import schema
     from operational_api.db.engine import make_engine, make_sessionmaker
     from operational_api.security.tokens import issue_token
     from operational_api.services import companies, invoicing, records
+    from tests.support.migrated import migrate
 
-    schema.upgrade(url)
+    migrate(url)
     engine = make_engine(url)
     tokens: dict[str, str] = {}
     try:

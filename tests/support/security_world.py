@@ -20,12 +20,12 @@ from fastapi.testclient import TestClient
 from ez360.cli.processes import stop
 from ez360.core.settings import Settings
 from operational_api.app import create_app
-from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.db.models import utcnow
 from operational_api.db.security_models import UserSecurity
 from operational_api.security import encryption, passwords
 from operational_api.services import companies
+from tests.support.migrated import migrate
 from tests.support.platform import free_port  # noqa: F401 - re-exported for the security tests
 
 PASSWORD = "quiet-lantern-orbit-42"
@@ -56,7 +56,7 @@ def settings_for(url: str, **overrides) -> Settings:
 def build_world(url: str, *, enroll_2fa: bool = True, **overrides) -> World:
     """Companies acme and globex with one verified user per role (password PASSWORD). With `enroll_2fa`,
     owners and admins already have TOTP on (their secrets are in `world.secrets`)."""
-    schema.upgrade(url)
+    migrate(url)
     world = World(url, settings_for(url, **overrides))
     engine = make_engine(url)
     with make_sessionmaker(engine)() as s, s.begin():
