@@ -53,11 +53,21 @@ def warehouse_world(request):
     return request.getfixturevalue(f"warehouse_world_{request.param}")
 
 
+# --- The demo world on the embedded defaults after its first pipeline run (tests/support/embedded_world.py).
+@pytest.fixture(scope="session")
+def embedded_world(tmp_path_factory):
+    from tests.support.embedded_world import embedded_world
+
+    with embedded_world(tmp_path_factory.mktemp("embedded_world")) as world:
+        yield world
+
+
 # --- Parallel runs (bin/test runs pytest-xdist, one worker per core; the scheduler below hands out work).
 # A worker builds its own copy of every session fixture it uses, and a module's fixtures on every worker that
 # runs one of its tests. So each module runs whole on one worker; the modules that read the session-wide demo
-# warehouse run on one worker, which builds it once; the tests of PER_TEST share nothing (each runs a whole
-# pipeline) and go out one by one. The longest work starts first: the run ends when the last worker does.
+# warehouse run on one worker, which builds it once, as do the tests that go on from the embedded world's first
+# run; the other tests of PER_TEST share nothing (each runs a whole pipeline) and go out one by one. The longest
+# work starts first: the run ends when the last worker does.
 WAREHOUSE_WORLD_MODULES = frozenset({
     "tests/test_dashboard_demo.py", "tests/test_warehouse_analytics_catalog.py",
     "tests/test_warehouse_analytics_tieout.py", "tests/test_warehouse_reconciliation.py",
@@ -65,9 +75,11 @@ WAREHOUSE_WORLD_MODULES = frozenset({
 })
 WAREHOUSE_WORLD_FIXTURES = frozenset({"warehouse_world", "warehouse_world_duckdb", "warehouse_world_postgres"})
 PER_TEST = frozenset({"tests/test_pipeline_end_to_end.py"})
-LONGEST_FIRST = ("tests/test_pipeline_end_to_end.py", "tests/test_demo_command.py", "warehouse_world",
-                 "tests/test_orchestration_incremental.py",
-                 "tests/test_supervision.py", "tests/test_orchestration_failures.py",
+# the tests that go on from the embedded world's first run, in this order (the slice's failing gates come last)
+EMBEDDED_WORLD_TESTS = ("tests/test_orchestration_incremental.py",
+                        "tests/test_pipeline_end_to_end.py::test_whole_slice_on_embedded_defaults")
+LONGEST_FIRST = ("embedded_world", "tests/test_pipeline_end_to_end.py", "tests/test_demo_command.py",
+                 "warehouse_world", "tests/test_supervision.py", "tests/test_orchestration_failures.py",
                  "tests/test_orchestration_definitions.py", "tests/test_web_browser.py",
                  "tests/test_dashboard_browser.py", "tests/test_ingest_")
 
@@ -75,6 +87,8 @@ LONGEST_FIRST = ("tests/test_pipeline_end_to_end.py", "tests/test_demo_command.p
 def work_unit(nodeid: str) -> str:
     """Which tests must run on the same worker: the scheduler's unit of work."""
     module = nodeid.split("::", 1)[0]
+    if nodeid.startswith(EMBEDDED_WORLD_TESTS):
+        return "embedded_world"
     if module in WAREHOUSE_WORLD_MODULES:
         return "warehouse_world"
     return nodeid if module in PER_TEST else module
@@ -104,4 +118,8 @@ def pytest_collection_modifyitems(config, items):
     if strays:
         raise pytest.UsageError(f"add {strays} to WAREHOUSE_WORLD_MODULES in tests/conftest.py (they read the "
                                 "shared warehouse world, which one worker builds once)")
-    items.sort(key=lambda item: _rank(work_unit(item.nodeid)))  # stable: a module's tests stay together
+    items.sort(key=lambda item: (_rank(work_unit(item.nodeid)), _embedded_order(item.nodeid)))  # stable
+
+
+def _embedded_order(nodeid: str) -> int:
+    return next((order for order, prefix in enumerate(EMBEDDED_WORLD_TESTS) if nodeid.startswith(prefix)), 0)

@@ -1,10 +1,11 @@
 """Incremental runs rebuild only what changed, and publish what a full build would.
 
-One seeded world (embedded defaults), three runs of `ez360 pipeline run`'s code: the first builds everything
-(no previous build), the second has no new data, the third follows one new payment in the ops DB. The
-published tables after the third are compared, row for row, with a full `dbt run --full-refresh` of a copy
-of the same warehouse. A second world with the same seed has its first run killed in the middle of dbt and run
-again: it publishes what the module's first, uninterrupted run published.
+One seeded world (embedded defaults; tests/support/embedded_world.py, shared with the whole slice), three runs
+of `ez360 pipeline run`'s code: the first builds everything (no previous build), the second has no new data, the
+third follows one new payment in the ops DB. Before the third, a CLI run is killed (kill -9) in the middle of
+dbt, the payment's staging model rebuilt and the marts after it not yet. The published tables after the third
+are compared, row for row, with a full `dbt run --full-refresh` of a copy of the same warehouse: a crash
+mid-build leaves nothing the next run trusts.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from ez360.cli.app import app, sandboxes_running
 from ez360.core.health import HealthStore
 from ez360.core.published import snapshot_path
 from ez360.core.warehouse import parse_warehouse_url
-from ez360.demo.generate import generate
 from operational_api.db.models import Client, Company
 from operational_api.services import payments
 from pipelines.run import UNRUN_CHECKS_LOGGER, run_pipeline
@@ -40,21 +40,17 @@ from pipelines.warehouse.dbt import DBT_DIR, dbt_resource, invoke, published_mar
 from pipelines.warehouse.state import DbtState
 from tests.support.integrity import session_scope
 from tests.support.killed_run import kill_cli_run_during_dbt
-from tests.support.killed_run import published_rows as comparable_published_rows
-from tests.support.platform import configure
 
 pytestmark = pytest.mark.slow
 NEW_PAYMENT_MINOR = 4242_00
-SEED = 42
 DAGSTER_WARNINGS: list[str] = []  # what Dagster's step scheduler logged during the runs, after our filter
 
 
 @dataclass(frozen=True)
-class Uninterrupted:
-    """What the module's world gave before any later run: the demo's ground truth file, and what its first,
-    uninterrupted run published (less the columns that say when it ran)."""
-    ground_truth: bytes
-    published: dict[str, list[str]]
+class Killed:
+    """The run killed during dbt before the third run, and the published tables right after the kill."""
+    run_id: str
+    published_after: dict[str, list[str]]
 
 
 class _Collect(logging.Handler):
@@ -99,25 +95,25 @@ def full_rebuild_rows(settings, workdir: Path) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(embedded_world):
+    """The session's embedded world (its first run built everything), then a run with no new data, a new payment,
+    a run killed during dbt, and the run after it."""
     mp = pytest.MonkeyPatch()
-    base = tmp_path_factory.mktemp("incremental")
-    settings = configure(mp, base / "var")
-    ground_truth = generate(settings, SEED, 1).files["ground_truth"].read_bytes()
-    seconds = {}
+    settings = embedded_world.apply(mp)
+    base, full = embedded_world.base, embedded_world.first
+    seconds = {"full": embedded_world.first_seconds}
     collect = _Collect()
     logging.getLogger(UNRUN_CHECKS_LOGGER).addHandler(collect)
     with sandboxes_running(settings):
-        started = time.monotonic()
-        full = run_pipeline(settings)
-        seconds["full"] = time.monotonic() - started
         after_full = published_rows(settings)
-        uninterrupted = Uninterrupted(ground_truth, comparable_published_rows(settings))
         started = time.monotonic()
         same = run_pipeline(settings)
         seconds["no change"] = time.monotonic() - started
         after_same = published_rows(settings)
         add_a_payment(settings)
+        # the CLI in a process of its own (environment: the world's EZ360_* variables), killed once dbt rebuilt
+        # the new payment's staging model: the marts built from it are then older than it
+        killed = Killed(kill_cli_run_during_dbt(settings, "staging/stg_ops__payments"), published_rows(settings))
         started = time.monotonic()
         one = run_pipeline(settings)
         seconds["one new payment"] = time.monotonic() - started
@@ -125,18 +121,18 @@ def runs(tmp_path_factory):
           "\nstages:", json.dumps({"full": full.stage_seconds, "no change": same.stage_seconds,
                                    "one new payment": one.stage_seconds}))
     logging.getLogger(UNRUN_CHECKS_LOGGER).removeHandler(collect)
-    yield settings, base, full, same, one, after_full, after_same, uninterrupted
+    yield settings, base, full, same, one, after_full, after_same, killed
     mp.undo()
 
 
 def test_the_first_run_builds_everything_and_publishes(runs):
-    _settings, _base, full, _same, _one, _after_full, _after_same, _uninterrupted = runs
+    _settings, _base, full, _same, _one, _after_full, _after_same, _killed = runs
     assert full.success and full.published, (full.failed_steps, full.failed_checks)
     assert full.unchanged_models == [] and len(full.rebuilt_models) > 90
 
 
 def test_a_run_with_no_new_data_rebuilds_nothing_and_publishes_the_same_tables(runs):
-    _settings, _base, full, same, _one, after_full, after_same, _uninterrupted = runs
+    _settings, _base, full, same, _one, after_full, after_same, _killed = runs
     assert same.success and same.published, (same.failed_steps, same.failed_checks)
     # only the two health marts that count raw rows per dlt load (re-read tables get a new load id) rebuild
     assert set(same.rebuilt_models) <= {"marts/rpt_raw_table_counts", "marts/rpt_quarantine_counts"}
@@ -148,7 +144,7 @@ def test_a_run_with_no_new_data_rebuilds_nothing_and_publishes_the_same_tables(r
 
 
 def test_an_unchanged_models_dbt_tests_are_not_rerun_nor_warned_about(runs):
-    settings, _base, _full, same, _one, _after_full, _after_same, _uninterrupted = runs
+    settings, _base, _full, same, _one, _after_full, _after_same, _killed = runs
     with DagsterInstance.from_config(str(settings.dagster_home)) as instance:
         evaluated = {e.event_log_entry.dagster_event.event_specific_data.asset_key.to_user_string()
                      for e in instance.get_records_for_run(
@@ -159,7 +155,7 @@ def test_an_unchanged_models_dbt_tests_are_not_rerun_nor_warned_about(runs):
 
 
 def test_one_new_payment_rebuilds_a_strict_subset_and_publishes_what_a_full_build_gives(runs):
-    settings, base, full, _same, one, after_full, _after_same, _uninterrupted = runs
+    settings, base, full, _same, one, after_full, _after_same, _killed = runs
     assert one.success and one.published, (one.failed_steps, one.failed_checks)
     rebuilt = set(one.rebuilt_models)
     assert {"staging/stg_ops__payments", "marts/fct_payments"} <= rebuilt
@@ -178,7 +174,7 @@ def test_one_new_payment_rebuilds_a_strict_subset_and_publishes_what_a_full_buil
 
 
 def test_pipeline_status_shows_each_runs_stage_timings(runs):
-    _settings, _base, full, same, one, _after_full, _after_same, _uninterrupted = runs
+    _settings, _base, full, same, one, _after_full, _after_same, _killed = runs
 
     out = CliRunner().invoke(app, ["pipeline", "status"], env={"COLUMNS": "300"})
 
@@ -193,7 +189,7 @@ def test_pipeline_status_shows_each_runs_stage_timings(runs):
 def test_dbt_parses_only_what_changed_on_the_next_invocation(runs):
     """dbt's parse cache is kept per warehouse: a later invocation reuses it (no "Unable to do partial
     parsing because profile has changed", the message every run logged while one cache served every profile)."""
-    settings, _base, _full, _same, _one, _after_full, _after_same, _uninterrupted = runs
+    settings, _base, _full, _same, _one, _after_full, _after_same, _killed = runs
     state = DbtState(settings.var_dir, settings.warehouse_url)
     os.environ.update(parse_warehouse_url(settings.warehouse_url).dbt_env())
     invocation = invoke(dbt_resource(), ["parse"], state, "dbt_parse")
@@ -205,24 +201,18 @@ def test_dbt_parses_only_what_changed_on_the_next_invocation(runs):
     assert perf["path_count"] > 200 and perf["parsed_path_count"] == 0  # nothing re-parsed: no file changed
 
 
-def test_a_world_seeded_alike_publishes_the_same_even_when_its_first_run_is_killed_during_dbt(runs, tmp_path,
-                                                                                             monkeypatch):
-    """A second world with the module's seed: its first run is killed (kill -9) in the middle of dbt and run
-    again. What it publishes is row for row what the module's first, uninterrupted run published."""
-    _settings, _base, _full, _same, _one, _after_full, _after_same, uninterrupted = runs
-    settings = configure(monkeypatch, tmp_path / "var")
-    assert generate(settings, SEED, 1).files["ground_truth"].read_bytes() == uninterrupted.ground_truth
-    with sandboxes_running(settings):  # up for both runs: the killed CLI's own would die with it
-        killed = kill_cli_run_during_dbt(settings)
-        assert not snapshot_path(settings.published_dir).exists()
-        assert run_pipeline(settings).published
+def test_a_run_killed_during_dbt_publishes_nothing_and_is_recorded_as_failed_by_the_next(runs):
+    """kill -9 in the middle of dbt (the payment's staging model rebuilt, the marts after it not): the published
+    tables stay those of the run before, the next run records the killed one as failed, and rebuilds what the
+    killed run had already rebuilt, as its last good build does not include it. That the next run publishes
+    what a full build gives is test_one_new_payment_rebuilds_a_strict_subset_and_publishes_what_a_full_build_gives."""
+    settings, _base, _full, _same, one, _after_full, after_same, killed = runs
+    assert killed.published_after == after_same
     health = HealthStore.from_settings(settings)
-    assert health.run(killed)["status"] == "failed"  # found and recorded by the next run
+    assert health.run(killed.run_id)["status"] == "failed"  # found and recorded by the next run
     health.close()
-
-    rerun = comparable_published_rows(settings)
-    assert rerun.keys() == uninterrupted.published.keys() and len(rerun["rpt_revenue_by_company_month"]) > 30
-    assert [table for table in rerun if rerun[table] != uninterrupted.published[table]] == []
+    assert one.success and one.published and one.run_id != killed.run_id
+    assert {"staging/stg_ops__payments", "marts/fct_payments"} <= set(one.rebuilt_models)
 
 
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

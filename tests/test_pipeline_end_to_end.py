@@ -1,7 +1,8 @@
 """The thin slice, real at every step: ops DB + sandboxes -> dlt -> dbt -> GX gate -> publish -> reader.
 
 Runs on the embedded defaults (SQLite + DuckDB + local Dagster) and on PostgreSQL for the ops DB, the
-warehouse and Dagster's storage, as production does.
+warehouse and Dagster's storage, as production does. On the embedded defaults the slice goes on from the
+session's embedded world (tests/support/embedded_world.py), which the incremental runs also use.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import date
 
 import pytest
 from dagster import AssetKey, DagsterInstance
+from dagster._core.events import DagsterEventType
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
@@ -33,12 +35,10 @@ from tests.support.dashboards_browser import (
     sign_in_on_the_web_app,
     web_app_and_dashboards,
 )
+from tests.support.embedded_world import ALERTS_TO
 from tests.support.platform import configure, free_port
-from tests.support.security_world import smtp_server
-from tests.support.webhook import Webhook
 
 pytestmark = pytest.mark.slow
-ALERTS_TO = "data-team@example.test"
 
 
 def expected_revenue(settings) -> dict[tuple[str, str], int]:
@@ -138,12 +138,11 @@ def _run(settings):
         return run_pipeline(settings)
 
 
-def check_the_whole_slice(settings, *, engine_independent_checks: bool = True, alerts=None):
-    """One seeded world through the whole pipeline. The idempotent re-run and the stop before dbt are the same
-    Python on every engine: `engine_independent_checks=False` skips them where a second engine adds only time.
-    `alerts`: the (SMTP inbox, webhook) the settings send pipeline alerts to."""
-    result = generate(settings, 42, 1)
-    first = _run(settings)
+def check_the_whole_slice(settings, result, first, *, engine_independent_checks: bool = True, alerts=None):
+    """One seeded world (`result`: the demo's files) after its `first` pipeline run, through the rest of the
+    slice. The idempotent re-run and the stop before dbt are the same Python on every engine:
+    `engine_independent_checks=False` skips them where a second engine adds only time. `alerts`: the (SMTP inbox,
+    webhook) the settings send pipeline alerts to."""
     assert first.success and first.published, (first.failed_steps, first.failed_checks)
 
     expected = expected_revenue(settings)
@@ -165,7 +164,9 @@ def check_the_whole_slice(settings, *, engine_independent_checks: bool = True, a
 
     # each raw table's materialization says what its source's load did: rows, pages, requests, retries, timings
     with DagsterInstance.from_config(str(settings.dagster_home)) as instance:
-        event = instance.get_latest_materialization_event(AssetKey(["raw_stripe", "charges"]))
+        [event] = [record.event_log_entry for record in instance.get_records_for_run(
+            first.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=5000).records
+            if record.event_log_entry.asset_materialization.asset_key == AssetKey(["raw_stripe", "charges"])]
         metadata = {key: value.value for key, value in event.asset_materialization.metadata.items()}
     assert metadata["rows_loaded"] == sum(len(a["charges"]) for a in stripe.values())
     assert metadata["source_pages"] > 0 and metadata["source_requests"] >= metadata["source_pages"]
@@ -403,12 +404,12 @@ def check_the_failed_gate_is_alerted(run_id: str, inbox, hook) -> None:
     assert "gate_raw_ops__invoices" in post["text"] and "'999999'" in post["text"]
 
 
-def test_whole_slice_on_embedded_defaults(tmp_path, monkeypatch):
-    smtp_port = free_port()
-    with smtp_server(smtp_port) as inbox, Webhook() as hook:
-        settings = configure(monkeypatch, tmp_path / "var", EZ360_SMTP_PORT=str(smtp_port),
-                             EZ360_ALERT_EMAIL_TO=ALERTS_TO, EZ360_ALERT_WEBHOOK_URL=hook.url)
-        check_the_whole_slice(settings, alerts=(inbox, hook))
+def test_whole_slice_on_embedded_defaults(embedded_world, monkeypatch):
+    """The session's embedded world (tests/support/embedded_world.py) after its first run and, on one worker,
+    after the incremental module's runs: its published data still ties out, and the slice goes on from there."""
+    settings = embedded_world.apply(monkeypatch)
+    check_the_whole_slice(settings, embedded_world.generated, embedded_world.first,
+                          alerts=(embedded_world.inbox, embedded_world.hook))
 
 
 def test_whole_slice_on_postgresql(tmp_path, monkeypatch):
@@ -418,4 +419,5 @@ def test_whole_slice_on_postgresql(tmp_path, monkeypatch):
             temporary_database("ez360_dagster") as dagster:
         settings = configure(monkeypatch, tmp_path / "var", EZ360_DATABASE_URL=ops, EZ360_WAREHOUSE_URL=warehouse,
                              EZ360_DAGSTER_STORAGE_URL=dagster)
-        check_the_whole_slice(settings, engine_independent_checks=False)
+        result = generate(settings, 42, 1)
+        check_the_whole_slice(settings, result, _run(settings), engine_independent_checks=False)
