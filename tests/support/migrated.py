@@ -33,16 +33,19 @@ _templates: dict[str, str] = {}  # engine -> the template: a SQLite file, or a P
 
 
 def migrate(url: str) -> str:
-    """Bring the EMPTY database at `url` (a SQLite file not yet written, or a fresh PostgreSQL database) to the
-    latest schema; returns `url`."""
+    """Bring the database at `url` to the latest schema, as `schema.upgrade(url)` does; returns `url`. An empty
+    one (a SQLite file not yet written, a fresh PostgreSQL database) becomes a copy of the template; one that
+    already holds a schema (a world built on the `ops_db` fixture migrates again) is left to Alembic, which
+    upgrades it or finds nothing to do."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if path.exists() and path.stat().st_size:
-            raise ValueError(f"{path} is not empty: migrate() only starts new databases")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(_template("sqlite"), path)
-    else:
-        _clone_postgres(make_url(url).database)
+            schema.upgrade(url)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(_template("sqlite"), path)
+    elif not _clone_postgres(make_url(url).database):
+        schema.upgrade(url)
     return url
 
 
@@ -82,20 +85,23 @@ def _postgres_template() -> str:
     return name
 
 
-def _clone_postgres(database: str) -> None:
+def _clone_postgres(database: str) -> bool:
+    """Replace the database by a copy of the template if it is empty; False if it holds tables."""
     template = _template("postgresql")
     admin = _admin()
     try:
         with admin.cursor() as cur:
             with psycopg2.connect(_server_dsn(database)) as conn, conn.cursor() as check:
                 check.execute("select count(*) from pg_tables where schemaname = 'public'")
-                if check.fetchone()[0]:
-                    raise ValueError(f"database {database} is not empty: migrate() only starts new databases")
+                empty = check.fetchone()[0] == 0
             conn.close()
+            if not empty:
+                return False
             # the empty database is replaced by a copy of the template under the same name
             cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database)))
             cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(database),
                                                                          sql.Identifier(template)))
+            return True
     finally:
         admin.close()
 
