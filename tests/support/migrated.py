@@ -26,7 +26,7 @@ from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
 from operational_api.db import schema
-from tests.support.postgres import SERVER_URL, _server_dsn
+from tests.support.postgres import SERVER_URL, database_url
 
 _lock = threading.Lock()
 _templates: dict[str, str] = {}  # engine -> the template: a SQLite file, or a PostgreSQL database's name
@@ -81,7 +81,7 @@ def _postgres_template() -> str:
     finally:
         admin.close()
     atexit.register(_drop, name)
-    schema.upgrade(_server_dsn(name))  # Alembic's env.py uses no pool: no session stays on the template
+    schema.upgrade(database_url(name))  # Alembic's env.py uses no pool: no session stays on the template
     return name
 
 
@@ -91,7 +91,7 @@ def _clone_postgres(database: str) -> bool:
     admin = _admin()
     try:
         with admin.cursor() as cur:
-            with psycopg2.connect(_server_dsn(database)) as conn, conn.cursor() as check:
+            with psycopg2.connect(database_url(database)) as conn, conn.cursor() as check:
                 check.execute("select count(*) from pg_tables where schemaname = 'public'")
                 empty = check.fetchone()[0] == 0
             conn.close()

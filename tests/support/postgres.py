@@ -18,7 +18,8 @@ from psycopg2 import sql
 SERVER_URL = os.environ.get("EZ360_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def _server_dsn(database: str) -> str:
+def database_url(database: str) -> str:
+    """The URL of `database` on the test server."""
     return SERVER_URL.rsplit("/", 1)[0] + f"/{database}"
 
 
@@ -42,7 +43,7 @@ def temporary_database(prefix: str = "ez360_test") -> Iterator[str]:
     try:
         with admin.cursor() as cur:
             cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        yield _server_dsn(name)
+        yield database_url(name)
     finally:
         with admin.cursor() as cur:
             cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
