@@ -2,8 +2,7 @@
 
 `kill_cli_run_during_dbt(settings, model)` starts `ez360 pipeline run` in its own process group and SIGKILLs the
 group (the CLI and the dbt it runs) once dbt has reported `model` built to the Dagster instance: the warehouse is
-half rebuilt and nothing is published. `published_rows(settings)` is what the dashboards would read, less the
-columns that say when it ran.
+half rebuilt and nothing is published.
 """
 
 from __future__ import annotations
@@ -18,30 +17,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.events import DagsterEventType
 
-from ez360.core.published import open_snapshot, snapshot_path
 from pipelines.run import prepare_dagster_home
-
-# Columns that say WHEN something ran, not what: they differ between any two worlds, however seeded.
-VOLATILE = {"rpt_raw_table_counts": {"load_id", "loaded_at"},  # the load's id and time
-            "dim_companies": {"created_at"}}  # when the demo seeded the company into the ops DB
-
-
-def published_rows(settings) -> dict[str, list[str]]:
-    """Every published table's rows (sorted), less the publish log and the VOLATILE columns."""
-    con = open_snapshot(snapshot_path(settings.published_dir))
-    try:
-        tables = [t for (t,) in con.execute("select table_name from information_schema.tables where table_schema ="
-                                            " 'published' and table_name <> 'publish_log' order by 1").fetchall()]
-        rows = {}
-        for table in tables:
-            columns = [c for (c,) in con.execute(
-                "select column_name from information_schema.columns where table_schema = 'published' and "
-                "table_name = ? order by ordinal_position", [table]).fetchall() if c not in VOLATILE.get(table, ())]
-            select = f"select {', '.join(columns)} from published.{table}"
-            rows[table] = sorted(map(str, con.execute(select).fetchall()))
-        return rows
-    finally:
-        con.close()
 
 
 def kill_cli_run_during_dbt(settings, model: str, timeout: float = 600) -> str:
