@@ -105,6 +105,17 @@ def drop_database(name: str) -> None:
 
 # --- machine facts ---------------------------------------------------------------------------------------------
 
+def core_speed() -> float:
+    """CPU seconds one core takes for a fixed piece of pure Python (best of three): the machines these figures are
+    taken on differ by up to 2x in CPU per request, and this is how two runs' machines compare."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        sum(i * i for i in range(10**7))
+        best = min(best, time.process_time() - start)
+    return best
+
+
 def machine_facts() -> dict[str, str]:
     mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                   if line.startswith("MemTotal"))
@@ -123,7 +134,9 @@ def machine_facts() -> dict[str, str]:
                            text=True).stdout.strip()
     wrk = subprocess.run([load.ensure_wrk(), "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     return {
-        "cores": f"{os.cpu_count()} ({cpu})", "RAM": f"{mem_kb / 2**20:.1f} GiB",
+        "cores": f"{os.cpu_count()} ({cpu})",
+        "core speed": f"{core_speed():.2f} s of CPU for sum(i * i for i in range(10**7)) (lower is faster)",
+        "RAM": f"{mem_kb / 2**20:.1f} GiB",
         "PostgreSQL": f"{pg} (shared_buffers {shared}, synchronous_commit {sync})",
         "git commit": commit + (" (with uncommitted changes)" if dirty else ""),
         "Python": platform.python_version(), "wrk": wrk.split(" [")[0],
@@ -153,6 +166,35 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+
+
+class MailSink:
+    """A real SMTP server (aiosmtpd) that takes every mail: a sent invoice is mailed with its PDF right after the
+    answer, in the API's process, as in production. Without one, every delivery failed and the outbox's retry
+    loop re-tried thousands of them inside the API's processes while it was measured, work production does not
+    do."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.bytes = 0
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler protocol
+        self.received += 1
+        self.bytes += len(envelope.content)
+        return "250 OK"
+
+
+@contextlib.contextmanager
+def mail_sink():
+    from aiosmtpd.controller import Controller
+    sink = MailSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    os.environ.update({"EZ360_SMTP_HOST": "127.0.0.1", "EZ360_SMTP_PORT": str(controller.port)})
+    try:
+        yield sink
+    finally:
+        controller.stop()
 
 
 def server_env(database_url: str, var: Path) -> dict[str, str]:
@@ -472,8 +514,8 @@ class Row:
 
 
 class Run:
-    def __init__(self, args, var: Path, wrk: str):
-        self.args, self.var, self.wrk = args, var, wrk
+    def __init__(self, args, var: Path, wrk: str, mail: MailSink):
+        self.args, self.var, self.wrk, self.mail = args, var, wrk, mail
         self.rows: list[Row] = []
         self.steps = {name.strip() for name in args.steps.split(",")}
         unknown = self.steps - set(STEPS)
@@ -614,9 +656,11 @@ class Run:
         captured, _ = app.capture("POST", f"/api/v1/companies/{c}/invoices/{drafts[0]}/send", "{}",
                                   request_id=f"bench-send-{scale}")
         audit = audit_rows_of(api_url, f"bench-send-{scale}")
+        mailed = self.mail.received
         step = load.Step("send invoice", "POST", f"/api/v1/companies/{c}/invoices/{{id}}/send", "{}",
                          tuple(drafts[1:]), walk=True)
         api = self.measure_api(server, dbname(api_url), step, sessions)
+        mailed = self.mail.received - mailed
         with contextlib.closing(psycopg2.connect(pg_url)) as conn, conn, conn.cursor() as cur:
             cur.execute("CREATE SEQUENCE bench_send_queue")  # pgbench's work queue: each draft sent once
         script = send_script(target, sid_lo, pg_drafts[0], accounts, currency, audit)
@@ -624,7 +668,9 @@ class Run:
         self.rows.append(Row(scale, step.name, api, pg, captured.round_trips, script_statements(script) - 1,
                              os.getloadavg()[0]))
         self.notes.append(f"{scale}: one send wrote {len(audit)} audit rows; queues: {len(drafts):,} drafts "
-                          f"for the API, {len(pg_drafts):,} for pgbench (its queue pick is not counted)")
+                          f"for the API, {len(pg_drafts):,} for pgbench (its queue pick is not counted); "
+                          f"{mailed:,} invoice mails with their PDF delivered to the benchmark's SMTP server "
+                          f"(aiosmtpd) while the API was measured (pgbench's script stops at the outbox row)")
 
 
 # --- report -----------------------------------------------------------------------------------------------------
@@ -701,10 +747,10 @@ def main() -> None:
     wrk = load.ensure_wrk()
     facts = machine_facts()
     scales = ["demo", "100k"] if args.scale == "all" else [args.scale]
-    with tempfile.TemporaryDirectory(prefix="ez360-bench-api-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ez360-bench-api-") as tmp, mail_sink() as mail:
         var = Path(tmp)
         template = f"ez360_bench_demo_{uuid.uuid4().hex[:8]}"
-        run = Run(args, var, wrk)
+        run = Run(args, var, wrk, mail)
         try:
             if not args.from_seed:
                 print("seeding the demo world (service layer)", flush=True)

@@ -6,12 +6,12 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import event, func, inspect, select
 
 from operational_api.db import schema
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.db.models import JournalEntry, JournalLine
-from operational_api.services import companies, invoicing, payments, records
+from operational_api.services import companies, invoicing, ledger, payments, records
 from operational_api.services.errors import Conflict, ValidationFailed
 from operational_api.services.ledger import Leg, post_entry
 from tests.support.migrated import migrate
@@ -77,6 +77,31 @@ def test_partial_then_full_payment_moves_invoice_to_paid_and_overpayment_becomes
     with pytest.raises(Conflict, match="cannot take a payment"):
         payments.record_payment(session, company, client, method="bank", currency="USD", amount_minor=1,
                                 received_on=date(2026, 2, 9), allocations=[payments.Allocation(inv, 1)])
+
+
+def test_a_payment_asks_once_whether_its_period_is_open_and_a_period_closed_meanwhile_still_refuses(session):
+    company = _company(session)
+    client = records.create_client(session, company, name="Client", email="c@example.org")
+    inv = invoicing.create_invoice(session, company, client, [invoicing.LineInput("x", Decimal(1), 10000)])
+    invoicing.send_invoice(session, company, inv, date(2026, 1, 31))
+    session.commit()
+    asked = []
+    listen = lambda *args: asked.append(args[2]) if "FROM closed_periods" in args[2] else None  # noqa: E731
+    event.listen(session.get_bind(), "before_cursor_execute", listen)
+    try:
+        payments.record_payment(session, company, client, method="bank", currency="USD", amount_minor=1000,
+                                received_on=date(2026, 2, 5), allocations=[payments.Allocation(inv, 1000)])
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listen)
+    assert len(asked) == 1  # the payment's date and its journal entry's: one period, asked once
+    ledger.close_period(session, company, "2026-02")  # in the same transaction, after the memo said "open"
+    with pytest.raises(Conflict, match="2026-02 is closed"):
+        payments.record_payment(session, company, client, method="bank", currency="USD", amount_minor=1000,
+                                received_on=date(2026, 2, 6), allocations=[payments.Allocation(inv, 1000)])
+    session.rollback()  # the close is undone, and with it what the memo knew
+    payments.record_payment(session, company, client, method="bank", currency="USD", amount_minor=1000,
+                            received_on=date(2026, 2, 6), allocations=[payments.Allocation(inv, 1000)])
+    assert inv.amount_paid_minor == 1000
 
 
 def test_payments_that_would_create_money_are_refused(session):

@@ -105,8 +105,12 @@ def period_is_closed(session: Session, company_id: int, day: date) -> bool:
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget_open_periods(session: Session, _transaction) -> None:
-    session.info.pop(OPEN_PERIODS, None)  # any end, a savepoint's too (its rollback may bring a closed period back)
+def _forget_open_periods(session: Session, transaction) -> None:
+    # The end of the transaction or of a savepoint (whose rollback may bring a closed period back); not the end
+    # of the subtransaction every flush runs in, which changed nothing the memo holds (a payment flushes between
+    # its own check and its entry's, so that forgot it every time: issue 8).
+    if transaction.nested or transaction.parent is None:
+        session.info.pop(OPEN_PERIODS, None)
 
 
 def _check_legs(session: Session, company: Company, legs: list[Leg]) -> dict[str, int]:
