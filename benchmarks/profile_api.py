@@ -27,6 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import event  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
 from benchmarks import bench_api as bench  # noqa: E402
 from benchmarks import bench_api_load as load  # noqa: E402
 
@@ -88,7 +91,11 @@ def main() -> None:
 
             for i in range(20):
                 one(i)
+            flushes = []  # the ORM's unit-of-work runs one request sets off (each: listeners, sort, snapshots)
+            count = lambda session, _context: flushes.append(session)  # noqa: E731
+            event.listen(Session, "after_flush", count)
             captured, _ = load.capture(app.app.state.engine, lambda: one(0))
+            event.remove(Session, "after_flush", count)
             raw = var / "pyspy.txt"
             spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(os.getpid()),
                                     "--rate", "500", "--gil", "--format", "raw", "--output", str(raw), "--nonblocking"],
@@ -103,7 +110,7 @@ def main() -> None:
             app.close()
             summarize(raw, args.top)
             print(f"{args.step}: {wall:.2f} ms a request (wall, in process, under py-spy); "
-                  f"{captured.round_trips} statements:")
+                  f"{captured.round_trips} statements, {len(flushes)} ORM flushes:")
             for stmt in captured.statements:
                 print("   ", " ".join(stmt.split())[:160])
         finally:
