@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 
 import httpx
 import pytest
@@ -40,6 +41,7 @@ pytestmark = pytest.mark.postgres
 
 CLIENTS = 10  # parallel API clients, each its own user and token
 PAIRS = 12  # post-vs-patch and send-vs-edit pairs
+CYCLES = 6  # months closed while payments dated in them are recorded
 FIGURES: Counter = Counter()  # printed at the end of the module (-s) and read by the final tie-out
 
 
@@ -218,6 +220,76 @@ def test_sending_races_an_edit_of_the_lines_and_the_ledger_posts_what_was_sent(b
             assert edit.status_code == 409 and send.json()["total"] == "100.00", edit.text
             outcomes["send first"] += 1
     FIGURES["send_vs_edit"] = dict(outcomes)
+    tie_out(books)
+
+
+def _close_while_paying(books: Books, owner: httpx.Client, period: str) -> list[list[httpx.Response]]:
+    """Every finance client records payments dated in `period` until the owner's close has answered, then one
+    more; the owner closes the month once every client has had an answer (so payments are in flight). Each
+    client's answers, in order."""
+    closed, under_way = threading.Event(), threading.Event()
+    answered: Counter = Counter()
+    barrier = threading.Barrier(CLIENTS)
+
+    def pay(i: int) -> list[httpx.Response]:
+        answers = []
+        barrier.wait(timeout=30)
+        while True:
+            last = closed.is_set()
+            answers.append(books.client(i).post(books.path("/payments"), json={
+                "client_id": books.client_id, "method": "bank", "amount": "1.00", "received_on": f"{period}-15",
+                "allocations": []}))
+            answered[i] += 1
+            if len(answered) == CLIENTS:
+                under_way.set()
+            if last:
+                return answers
+
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        payers = [pool.submit(pay, i) for i in range(CLIENTS)]
+        assert under_way.wait(timeout=120)
+        try:
+            closing = owner.post(books.path("/ledger/periods"), json={"period": period})
+        finally:
+            closed.set()
+        assert closing.status_code == 201, closing.text
+        return [f.result() for f in payers]
+
+
+def test_closing_a_month_races_payments_dated_in_it_and_no_entry_is_posted_into_it_after_the_close(books):
+    """A manager closes a month while every finance client keeps recording payments dated in it. Each payment
+    either commits before the close (its entry is in the month, legitimately) or is refused whole with a 409;
+    none commits into the month after the close. Commit order is read from the audit trail: each company's
+    rows are sealed under its head lock, held until COMMIT, so their sequence numbers are the order in which
+    the transactions committed."""
+    outcomes: Counter = Counter()
+    owner = httpx.Client(base_url=books.base, timeout=60, headers={"Authorization": f"Bearer {books.owner_token}"})
+    with owner:
+        for month in range(1, CYCLES + 1):
+            period = f"2025-{month:02d}"
+            by_client = _close_while_paying(books, owner, period)
+            # a payment sent after the close had answered is refused by the service's own check
+            assert all(answers[-1].status_code == 409 for answers in by_client), [a[-1].text for a in by_client]
+            answers = [a for client_answers in by_client for a in client_answers]
+            for a in answers:
+                assert a.status_code in (201, 409), a.text
+                if a.status_code == 409:
+                    assert "is closed" in a.json()["detail"], a.text  # the service's check, or the guard's
+            recorded = sum(a.status_code == 201 for a in answers)
+            outcomes["recorded"] += recorded
+            outcomes["refused"] += len(answers) - recorded
+            stored = books.sql("SELECT count(*) FROM payments WHERE company_id = :c AND received_on "
+                               "BETWEEN :first AND :last", c=books.company_id, first=date(2025, month, 1),
+                               last=date(2025, month, 28))[0][0]
+            assert stored == recorded  # a refused payment left nothing
+            late = books.sql(
+                "SELECT e.seq, e.entity_id FROM audit_log e, audit_log c "
+                "WHERE e.company_id = :c AND c.company_id = :c AND c.entity_type = 'closed_period' "
+                "AND c.action = 'create' AND c.after ->> 'period' = :p AND e.entity_type = 'journal_entry' "
+                "AND e.after ->> 'status' = 'posted' AND e.before ->> 'status' = 'draft' "
+                "AND e.after ->> 'entry_date' LIKE :p || '-%' AND e.seq > c.seq", c=books.company_id, p=period)
+            assert late == [], f"entries posted into {period} after it was closed: {late}"
+    FIGURES["close_vs_payments"] = dict(outcomes)
     tie_out(books)
 
 

@@ -16,6 +16,11 @@ LOCK ORDER (every writer takes row locks in this order, never backwards, so lock
                                          at commit time, so writers of one company do not queue on it for the
                                          whole transaction, only for the final INSERT of their audit rows)
 
+Closing a month and posting into it (migration 0013): the database takes the month's advisory lock, keyed
+(company id, yyyymm), SHARE in the guard of every posting and EXCLUSIVE in the trigger of a close. The close
+takes it first and holds no row lock while it waits; a posting that waits on it holds its row locks but not the
+audit head (taken after the posting), so no wait cycle can form.
+
 Deadlocks (40P01), serialization failures (40001) and lock timeouts (55P03) that still happen (a raw-SQL
 writer not following the order, two companies' heads) are retried a bounded number of times (`RETRIES`)
 inside a savepoint by `retrying`; when the retries are used up, or when the failure happens at COMMIT,
