@@ -32,7 +32,7 @@ from ez360.core.settings import Settings
 from operational_api.app import create_app
 from operational_api.db.engine import make_engine, make_sessionmaker
 from operational_api.security.tokens import issue_token
-from operational_api.services import companies
+from operational_api.services import companies, plans, records
 from tests.support.live_server import serve_app
 from tests.support.migrated import migrate
 from tests.support.postgres import temporary_database
@@ -291,6 +291,38 @@ def test_closing_a_month_races_payments_dated_in_it_and_no_entry_is_posted_into_
             assert late == [], f"entries posted into {period} after it was closed: {late}"
     FIGURES["close_vs_payments"] = dict(outcomes)
     tie_out(books)
+
+
+def test_clients_created_at_once_on_a_free_plan_stop_at_its_limit(books):
+    """A Free company (10 clients at most) with 8 clients; 10 API clients, each with its own token, create a client
+    at the same moment: exactly 2 are created, the other 8 answer 402 and leave nothing."""
+    limit = plans.PLANS["free"].clients
+    engine = make_engine(books.url)
+    with make_sessionmaker(engine)() as s, s.begin():
+        small = companies.create_company(s, slug="small", name="Small", base_currency="USD", invoice_prefix="SML",
+                                         plan="free")
+        owner = companies.create_user(s, email="owner@small.test", full_name="Owner", password_hash="x")
+        companies.add_member(s, small, owner, "owner")
+        for i in range(limit - 2):
+            records.create_client(s, small, name=f"Client {i}", email="")
+        tokens = [issue_token(s, small, owner, "owner", f"script {i}")[1] for i in range(CLIENTS)]
+        small_id = small.id
+    engine.dispose()
+    barrier = threading.Barrier(CLIENTS)
+
+    def create(i: int) -> httpx.Response:
+        with httpx.Client(base_url=books.base, timeout=60, headers={"Authorization": f"Bearer {tokens[i]}"}) as c:
+            barrier.wait(timeout=30)
+            return c.post(f"/api/v1/companies/{small_id}/clients", json={"name": f"Racer {i}"})
+
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        answers = list(pool.map(create, range(CLIENTS)))
+    codes = Counter(a.status_code for a in answers)
+    assert codes == {201: 2, 402: CLIENTS - 2}, [a.text for a in answers]
+    assert all("at most 10 clients" in a.json()["detail"] for a in answers if a.status_code == 402)
+    stored = books.sql("SELECT count(*) FROM clients WHERE company_id = :c AND deleted_at IS NULL", c=small_id)
+    assert stored[0][0] == limit
+    FIGURES["plan_limit_race"] = dict(codes)
 
 
 def test_a_demoted_members_token_loses_its_old_privileges_at_once(books):

@@ -16,6 +16,9 @@ LOCK ORDER (every writer takes row locks in this order, never backwards, so lock
                                          at commit time, so writers of one company do not queue on it for the
                                          whole transaction, only for the final INSERT of their audit rows)
 
+The company row (FOR NO KEY UPDATE, `lock_company`) is taken by what counts against the company's plan, before
+it counts, and by a plan change; those writers take none of the locks above before it.
+
 Closing a month and posting into it (migration 0013): the database takes the month's advisory lock, keyed
 (company id, yyyymm), SHARE in the guard of every posting and EXCLUSIVE in the trigger of a close. The close
 takes it first and holds no row lock while it waits; a posting that waits on it holds its row locks but not the
@@ -118,6 +121,23 @@ def lock(session: Session, model: type[T], ids: Iterable[int]) -> dict[int, T]:
 def _lock_query(model):
     """Built once per model, so a lock binds its ids only (see operational_api.db.scoped._by_id)."""
     return (select(model).where(model.id.in_(bindparam("ids", expanding=True))).order_by(model.id).with_for_update()
+            .execution_options(populate_existing=True))
+
+
+def lock_company(session: Session, company: T) -> T:
+    """Lock a company's row FOR NO KEY UPDATE and refresh it, before counting what its plan limits (members and
+    open invitations, clients, active projects) or changing its plan: two creations then cannot both see room
+    for one more, and the count after the wait sees the rows the other committed (and the plan it set). Rows
+    that only reference the company (every tenant row's foreign key) take KEY SHARE, which this lock leaves
+    alone, so the company's other writers do not wait on it."""
+    sqlite_write_lock(session)
+    session.scalars(_company_query(type(company)), {"id": company.id}).one()
+    return company
+
+
+@functools.cache
+def _company_query(model):
+    return (select(model).where(model.id == bindparam("id")).with_for_update(key_share=True)
             .execution_options(populate_existing=True))
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import Session
 
+from operational_api.db.locking import lock_company
 from operational_api.db.models import Company, Membership, User, utcnow
 from operational_api.db.security_models import Invitation
 from operational_api.security import audit, mail
@@ -42,6 +43,7 @@ def _open_for(db: Session, company_id: int, now: datetime):
 
 def _check_room(db: Session, company: Company, now: datetime) -> None:
     """Members plus open invitations stay within the plan's user limit."""
+    lock_company(db, company)
     limits = plans.PLANS[company.plan]
     if limits.users is None:
         return

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from operational_api.db.locking import lock_company
 from operational_api.db.models import Client, Company, Membership, Project
 from operational_api.services.errors import Conflict, PlanLimitReached, ValidationFailed
 
@@ -43,6 +44,7 @@ def usage(session: Session, company: Company) -> dict[str, int]:
 
 def check_room(session: Session, company: Company, limit: str) -> None:
     """Refuse one more `limit` ('users', 'clients', 'active_projects') when the plan's limit is reached."""
+    lock_company(session, company)  # what is counted is locked: concurrent creations take turns
     plan = PLANS[company.plan]
     maximum = getattr(plan, limit)
     if maximum is None:
@@ -58,6 +60,7 @@ def change_plan(session: Session, company: Company, plan: str) -> Company:
     company admins cannot change it themselves. A downgrade below what the company already uses is refused."""
     if plan not in PLANS:
         raise ValidationFailed(f"unknown plan {plan!r}; choose one of {', '.join(PLANS)}")
+    lock_company(session, company)
     if plan != company.plan:
         limits, used = PLANS[plan], usage(session, company)
         for limit, label in LIMIT_LABELS.items():
