@@ -132,7 +132,7 @@ def test_the_first_run_builds_everything_and_publishes(runs):
 
 
 def test_a_run_with_no_new_data_rebuilds_nothing_and_publishes_the_same_tables(runs):
-    _settings, _base, full, same, _one, after_full, after_same, _killed = runs
+    settings, _base, full, same, _one, after_full, after_same, _killed = runs
     assert same.success and same.published, (same.failed_steps, same.failed_checks)
     # only the two health marts that count raw rows per dlt load (re-read tables get a new load id) rebuild
     assert set(same.rebuilt_models) <= {"marts/rpt_raw_table_counts", "marts/rpt_quarantine_counts"}
@@ -140,15 +140,22 @@ def test_a_run_with_no_new_data_rebuilds_nothing_and_publishes_the_same_tables(r
     assert after_same.keys() == after_full.keys()
     assert {t: rows for t, rows in after_same.items() if t != "marts.rpt_raw_table_counts"} == \
         {t: rows for t, rows in after_full.items() if t != "marts.rpt_raw_table_counts"}
-    assert same.stage_seconds["dbt"] < full.stage_seconds["dbt"] / 3
+    # dbt did a fraction of the work: counted in checks run, not in seconds (a loaded machine skews a time ratio)
+    assert len(_check_evaluations(settings, same.run_id)) < len(_check_evaluations(settings, full.run_id)) / 3
+    print(f"\ndbt stage: {same.stage_seconds['dbt']:.1f} s with no new data, {full.stage_seconds['dbt']:.1f} s full")
+
+
+def _check_evaluations(settings, run_id: str) -> list[str]:
+    """The asset each dbt test (asset check) the run evaluated belongs to, one entry per check."""
+    with DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        return [e.event_log_entry.dagster_event.event_specific_data.asset_key.to_user_string()
+                for e in instance.get_records_for_run(
+                    run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION, limit=5000).records]
 
 
 def test_an_unchanged_models_dbt_tests_are_not_rerun_nor_warned_about(runs):
     settings, _base, _full, same, _one, _after_full, _after_same, _killed = runs
-    with DagsterInstance.from_config(str(settings.dagster_home)) as instance:
-        evaluated = {e.event_log_entry.dagster_event.event_specific_data.asset_key.to_user_string()
-                     for e in instance.get_records_for_run(
-                         same.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION, limit=5000).records}
+    evaluated = set(_check_evaluations(settings, same.run_id))
     assert "marts/rpt_raw_table_counts" in evaluated  # rebuilt: its dbt tests ran
     assert "staging/stg_ops__payments" not in evaluated and "staging/stg_stripe__payouts" not in evaluated
     assert [m for m in DAGSTER_WARNINGS if "emitted no result" in m] == []  # not hundreds of terminal lines
