@@ -293,36 +293,59 @@ def test_closing_a_month_races_payments_dated_in_it_and_no_entry_is_posted_into_
     tie_out(books)
 
 
-def test_clients_created_at_once_on_a_free_plan_stop_at_its_limit(books):
-    """A Free company (10 clients at most) with 8 clients; 10 API clients, each with its own token, create a client
-    at the same moment: exactly 2 are created, the other 8 answer 402 and leave nothing."""
-    limit = plans.PLANS["free"].clients
+# what a Free plan counts -> (API path, the body of one more, how many the company holds before the race)
+PLAN_RACES = {
+    "clients": ("/clients", lambda i, client_id: {"name": f"Racer {i}"}, 8),
+    "active_projects": ("/projects", lambda i, client_id: {"client_id": client_id, "name": f"Racer {i}",
+                                                          "hourly_rate": "100.00"}, 1),
+    "users": ("/invitations", lambda i, client_id: {"email": f"racer{i}@small.test", "role": "staff"}, 1),
+}
+
+
+@pytest.mark.parametrize("limit", list(PLAN_RACES))
+def test_what_a_free_plan_counts_stops_at_its_limit_when_created_at_once(books, limit):
+    """A Free company just below one of its limits (clients, active projects, users: members plus open
+    invitations); 10 API clients, each with its own token, create one more at the same moment: exactly as many
+    as there is room for are created, the others answer 402 and leave nothing."""
+    path, body, existing = PLAN_RACES[limit]
+    maximum = getattr(plans.PLANS["free"], limit)
     engine = make_engine(books.url)
     with make_sessionmaker(engine)() as s, s.begin():
-        small = companies.create_company(s, slug="small", name="Small", base_currency="USD", invoice_prefix="SML",
-                                         plan="free")
-        owner = companies.create_user(s, email="owner@small.test", full_name="Owner", password_hash="x")
-        companies.add_member(s, small, owner, "owner")
-        for i in range(limit - 2):
-            records.create_client(s, small, name=f"Client {i}", email="")
+        slug = f"small{list(PLAN_RACES).index(limit)}"
+        small = companies.create_company(s, slug=slug, name=f"Small {limit}", base_currency="USD",
+                                         invoice_prefix="SML", plan="free")
+        owner = companies.create_user(s, email=f"owner@{slug}.test", full_name="Owner", password_hash="x")
+        companies.add_member(s, small, owner, "owner")  # the first of the users
+        client = records.create_client(s, small, name="First client", email="")
+        # the first client and the owner already count towards "clients" and "users"
+        for i in range(existing - (limit in ("clients", "users"))):
+            if limit == "clients":
+                records.create_client(s, small, name=f"Client {i}", email="")
+            else:
+                records.create_project(s, small, client, name=f"Project {i}", hourly_rate_minor=100)
         tokens = [issue_token(s, small, owner, "owner", f"script {i}")[1] for i in range(CLIENTS)]
-        small_id = small.id
+        small_id, client_id = small.id, client.id
     engine.dispose()
     barrier = threading.Barrier(CLIENTS)
 
     def create(i: int) -> httpx.Response:
         with httpx.Client(base_url=books.base, timeout=60, headers={"Authorization": f"Bearer {tokens[i]}"}) as c:
             barrier.wait(timeout=30)
-            return c.post(f"/api/v1/companies/{small_id}/clients", json={"name": f"Racer {i}"})
+            return c.post(f"/api/v1/companies/{small_id}{path}", json=body(i, client_id))
 
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
         answers = list(pool.map(create, range(CLIENTS)))
+    room = maximum - existing
     codes = Counter(a.status_code for a in answers)
-    assert codes == {201: 2, 402: CLIENTS - 2}, [a.text for a in answers]
-    assert all("at most 10 clients" in a.json()["detail"] for a in answers if a.status_code == 402)
-    stored = books.sql("SELECT count(*) FROM clients WHERE company_id = :c AND deleted_at IS NULL", c=small_id)
-    assert stored[0][0] == limit
-    FIGURES["plan_limit_race"] = dict(codes)
+    assert codes == {201: room, 402: CLIENTS - room}, [a.text for a in answers]
+    assert all(f"at most {maximum} " in a.json()["detail"] for a in answers if a.status_code == 402)
+    counted = {"clients": "SELECT count(*) FROM clients WHERE company_id = :c AND deleted_at IS NULL",
+               "active_projects": "SELECT count(*) FROM projects WHERE company_id = :c AND deleted_at IS NULL "
+                                  "AND status = 'active'",
+               "users": "SELECT (SELECT count(*) FROM memberships WHERE company_id = :c) + (SELECT count(*) FROM "
+                        "invitations WHERE company_id = :c AND status = 'pending')"}[limit]
+    assert books.sql(counted, c=small_id)[0][0] == maximum
+    FIGURES[f"plan_race_{limit}"] = dict(codes)
 
 
 def test_a_demoted_members_token_loses_its_old_privileges_at_once(books):
