@@ -118,10 +118,11 @@ def lock(session: Session, model: type[T], ids: Iterable[int]) -> dict[int, T]:
 
 
 @functools.cache
-def _lock_query(model):
-    """Built once per model, so a lock binds its ids only (see operational_api.db.scoped._by_id)."""
-    return (select(model).where(model.id.in_(bindparam("ids", expanding=True))).order_by(model.id).with_for_update()
-            .execution_options(populate_existing=True))
+def _lock_query(model, key_share: bool = False):
+    """Built once per model (and lock strength), so a lock binds its ids only (see operational_api.db.scoped._by_id).
+    `key_share`: FOR NO KEY UPDATE, which leaves the rows' foreign-key references (KEY SHARE) alone."""
+    return (select(model).where(model.id.in_(bindparam("ids", expanding=True))).order_by(model.id)
+            .with_for_update(key_share=key_share).execution_options(populate_existing=True))
 
 
 def lock_company(session: Session, company: T) -> T:
@@ -131,14 +132,8 @@ def lock_company(session: Session, company: T) -> T:
     that only reference the company (every tenant row's foreign key) take KEY SHARE, which this lock leaves
     alone, so the company's other writers do not wait on it."""
     sqlite_write_lock(session)
-    session.scalars(_company_query(type(company)), {"id": company.id}).one()
+    session.scalars(_lock_query(type(company), key_share=True), {"ids": [company.id]}).one()
     return company
-
-
-@functools.cache
-def _company_query(model):
-    return (select(model).where(model.id == bindparam("id")).with_for_update(key_share=True)
-            .execution_options(populate_existing=True))
 
 
 def lock_children(session: Session, model, parent_column, parent_id: int) -> None:
