@@ -129,11 +129,13 @@ def test_owner_goes_from_sign_up_to_a_paid_invoice(site):
     # Owners must enrol a second factor before the company's pages open.
     page.get_by_label("Confirm your password to start").fill(PASSWORD)
     page.get_by_role("button", name="Set up two-factor authentication").click()
+    page.locator("#totp-secret").wait_for()  # the enrolment page has answered
     assert page.locator(".qr svg").count() == 1  # rendered by the server, no image from elsewhere
     check_page(site, page, "two-factor")
     secret = page.locator("#totp-secret").inner_text().strip()
     page.get_by_label("6-digit code").fill(Codes.next(secret))
     page.get_by_role("button", name="Turn on two-factor authentication").click()
+    page.locator(".codes code").first.wait_for()  # the answer's page, however long a loaded machine takes
     assert page.locator(".codes code").count() == 10
     recovery_codes = page.locator(".codes code").all_inner_texts()
     page.get_by_role("link", name="I saved them, continue").click()
